@@ -1,0 +1,1 @@
+"""`make bench`: measurements on this machine, reported as medians of repeated runs."""

@@ -1,0 +1,296 @@
+"""The `fraudsvc` command: the only place that parses argv.
+
+Each subcommand builds the settings from the environment, sets up logging and imports what it
+needs only when it runs, so `fraudsvc --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Literal
+
+from fraudsvc import __version__
+from fraudsvc.settings import Settings, SettingsError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+SERVICE_ROLES = {"web", "worker"}
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be 0 or more")
+    return number
+
+
+# --------------------------------------------------------------------------- generate
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from loguru import logger
+
+    from fraudsvc.datagen import GeneratorConfig, generate
+
+    cfg = GeneratorConfig(
+        customers=args.customers,
+        terminals=args.terminals,
+        days=args.days,
+        start=datetime(args.start.year, args.start.month, args.start.day, tzinfo=UTC),
+        seed=args.seed,
+    )
+    out = args.out or settings.paths.data_file
+    logger.info(
+        "generating {} days for {:,} customers and {:,} terminals (seed {}) into {}",
+        cfg.days,
+        cfg.customers,
+        cfg.terminals,
+        cfg.seed,
+        out,
+    )
+
+    def progress(day: int, days: int, rows: int) -> None:
+        logger.info("  day {}/{}: {:,} rows", day, days, rows)
+
+    result = generate(cfg, out, progress=progress)
+    print(
+        f"\nwrote {result.rows:,} transactions to {result.path} in {result.seconds:.1f} s "
+        f"({result.rows / max(result.seconds, 1e-9):,.0f} rows/s)\n"
+        f"frauds: {result.frauds:,} ({result.frauds / max(1, result.rows):.2%})"
+    )
+    for scenario, count in result.by_scenario.items():
+        print(f"  {scenario:<22}{count:>12,}")
+    return 0
+
+
+# --------------------------------------------------------------------------- train
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudsvc.training.pipeline import TrainOptions, train
+    from fraudsvc.training.report import summary
+    from fraudsvc.training.split import SplitOptions
+
+    options = TrainOptions(
+        data=args.data,
+        split=SplitOptions(
+            warmup_days=args.warmup_days,
+            valid_days=args.valid_days,
+            test_days=args.test_days,
+            gap_days=args.gap_days,
+            train_start=args.train_start,
+            train_end=args.train_end,
+            test_start=args.test_start,
+            test_end=args.test_end,
+        ),
+        resampling=args.resampling,
+        seed=args.seed,
+        max_rounds=args.max_rounds,
+        block_precision=args.block_precision,
+        review_budget=args.review_budget,
+        register=not args.no_register,
+    )
+    result = train(settings, options)
+    print(summary(result))
+    return 0
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from fraudsvc.training.evaluate import backtest, summary
+
+    result = backtest(settings, args.file, args.model, args.start, args.end, args.out)
+    print(summary(result))
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fraudsvc",
+        description=(
+            "Real-time fraud detection: scoring API, LIME explanations, and the training "
+            "pipeline behind them. Configuration comes from environment variables "
+            "(see README: Configuration)."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"fraudsvc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser(
+        "generate",
+        help="write synthetic transactions (data contract) to a CSV or Parquet file",
+        description=(
+            "Generate synthetic card transactions with four fraud scenarios (large amounts, "
+            "compromised terminals, compromised cards, card-testing bursts). The same "
+            "parameters and seed always give the same file."
+        ),
+    )
+    gen.add_argument("--customers", type=_positive, default=2_000, help="customers (default 2000)")
+    gen.add_argument("--terminals", type=_positive, default=4_000, help="terminals (default 4000)")
+    gen.add_argument("--days", type=_positive, default=120, help="days to simulate (default 120)")
+    gen.add_argument(
+        "--start", type=_date, default=date(2026, 1, 1), help="first day (default 2026-01-01)"
+    )
+    gen.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    gen.add_argument("--out", type=Path, help="output file, .csv or .parquet (default: DATA_CSV)")
+    gen.set_defaults(handler=cmd_generate)
+
+    tr = sub.add_parser(
+        "train",
+        help="train, evaluate out of time, register in MLflow and promote if better",
+        description=(
+            "Compute features over the whole file, split it by time (fit | gap | validation | "
+            "gap | test), train LightGBM with or without SMOTE, compare with a logistic-"
+            "regression baseline, choose decision thresholds on validation data, log everything "
+            "to MLflow, register the model when its test ROC AUC reaches MLFLOW_AUC_THRESHOLD, "
+            "and move the champion alias to it only when it beats the current champion on the "
+            "same test period."
+        ),
+    )
+    tr.add_argument("--data", type=Path, help="training file (default: DATA_CSV)")
+    tr.add_argument(
+        "--resampling",
+        choices=("auto", "smote", "none"),
+        default="auto",
+        help="SMOTE on the fit rows, none, or auto: train both and keep the better on "
+        "validation average precision (default auto)",
+    )
+    tr.add_argument("--train-start", type=_date, help="first day of the training period")
+    tr.add_argument(
+        "--train-end", type=_date, help="last day of the training period (fit + gap + validation)"
+    )
+    tr.add_argument("--test-start", type=_date, help="first day of the test period")
+    tr.add_argument("--test-end", type=_date, help="last day of the test period")
+    tr.add_argument(
+        "--warmup-days",
+        type=_non_negative,
+        default=30,
+        help="days kept as feature history only (default 30)",
+    )
+    tr.add_argument(
+        "--valid-days",
+        type=_positive,
+        default=14,
+        help="validation days at the end of training (default 14)",
+    )
+    tr.add_argument(
+        "--test-days",
+        type=_positive,
+        default=14,
+        help="test days at the end of the data (default 14)",
+    )
+    tr.add_argument(
+        "--gap-days",
+        type=_non_negative,
+        default=7,
+        help="gap before validation and test, the label delay (default 7)",
+    )
+    tr.add_argument(
+        "--block-precision",
+        type=float,
+        default=0.9,
+        help="validation precision that sets the block threshold (default 0.9)",
+    )
+    tr.add_argument(
+        "--review-budget",
+        type=float,
+        default=0.01,
+        help="share of transactions analysts can review (default 0.01)",
+    )
+    tr.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    tr.add_argument(
+        "--max-rounds",
+        type=_positive,
+        default=1000,
+        help="boosting rounds at most (early stopping picks fewer)",
+    )
+    tr.add_argument("--no-register", action="store_true", help="log the run but register nothing")
+    tr.set_defaults(handler=cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="backtest a registered model on a contract file",
+        description=(
+            "Score a contract file offline through the batch features with a registered model "
+            "(default: the serving alias), write per-row scores and decisions, and print the "
+            "metrics for the chosen period."
+        ),
+    )
+    ev.add_argument("file", type=Path, help="contract file with is_fraud (CSV or Parquet)")
+    ev.add_argument(
+        "--model", help="models:/<name>@<alias>, models:/<name>/<version> or a model folder"
+    )
+    ev.add_argument("--start", type=_date, help="first day to score (default: the file's first)")
+    ev.add_argument("--end", type=_date, help="last day to score (default: the file's last)")
+    ev.add_argument("--out", type=Path, help="per-row output, .csv or .parquet")
+    ev.set_defaults(handler=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"fraudsvc: {exc}", file=sys.stderr)
+        return 2
+    from fraudsvc.logs import setup_logging
+
+    fmt: Literal["json", "text"]
+    if settings.telemetry.log_format == "auto":
+        fmt = "json" if args.command in SERVICE_ROLES else "text"
+    else:
+        fmt = settings.telemetry.log_format
+    setup_logging(settings.telemetry.log_level, fmt)
+    handler: Handler = args.handler
+    try:
+        return handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear one-line reason for the known failures
+        from fraudsvc.contract import ContractError
+        from fraudsvc.model.bundle import ModelRefused
+        from fraudsvc.model.registry import RegistryUnavailable
+        from fraudsvc.training.pipeline import TrainingError
+        from fraudsvc.training.split import SplitError
+
+        known = (
+            ContractError,
+            ModelRefused,
+            RegistryUnavailable,
+            TrainingError,
+            SplitError,
+            FileNotFoundError,
+            ValueError,
+        )
+        if isinstance(exc, known):
+            print(f"fraudsvc {args.command}: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The data contract shared by training files, the replay client and the HTTP API.
+
+A file is read as text first and then cast, so that a bad value is reported with its column, the
+rule it breaks and the first offending rows, instead of a parser's stack trace. Checked frames come
+out with fixed dtypes: string ids, `Datetime("us", "UTC")` timestamps, `Float64` amounts and an
+`Int8` label, sorted by timestamp (then by transaction id, so that ties have one order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from loguru import logger
+
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+ID_RULE = "1-64 characters of A-Z a-z 0-9 . _ : -"
+MAX_AMOUNT = 1_000_000.0
+AMOUNT_RULE = "a finite number >= 0 and <= 1,000,000"
+
+ID_COLUMNS = ("transaction_id", "customer_id", "terminal_id")
+REQUIRED_COLUMNS = ("transaction_id", "timestamp", "customer_id", "terminal_id", "amount")
+LABEL_COLUMN = "is_fraud"
+SCHEMA: dict[str, pl.DataType] = {
+    "transaction_id": pl.String(),
+    "timestamp": pl.Datetime("us", "UTC"),
+    "customer_id": pl.String(),
+    "terminal_id": pl.String(),
+    "amount": pl.Float64(),
+    LABEL_COLUMN: pl.Int8(),
+}
+SHOWN_ROWS = 5
+
+
+class ContractError(ValueError):
+    """A file breaks the data contract; says which column, which rule, and where."""
+
+    def __init__(self, source: str, column: str, rule: str, count: int, rows: str) -> None:
+        self.column = column
+        self.rule = rule
+        self.count = count
+        super().__init__(
+            f"{source} breaks the data contract: column '{column}' must be {rule}; "
+            f"{count} row(s) break it. First offending rows (1-based data rows):\n{rows}"
+        )
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    frame: pl.DataFrame
+    has_labels: bool
+    ignored_columns: tuple[str, ...]
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """Read a CSV or Parquet file; CSV columns stay text so the contract check sees raw values."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (generate one with `fraudsvc generate`)")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pl.read_parquet(path)
+    if suffix in (".csv", ".txt"):
+        return pl.read_csv(path, infer_schema=False)
+    raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet")
+
+
+def load_contract_file(path: Path, require_labels: bool) -> CheckedFile:
+    """Read and check a data file; raises ContractError or FileNotFoundError."""
+    checked = check_frame(read_table(path), str(path), require_labels=require_labels)
+    if checked.ignored_columns:
+        logger.info(
+            "{}: ignoring columns outside the contract: {}",
+            path,
+            ", ".join(checked.ignored_columns),
+        )
+    return checked
+
+
+def _offending(frame: pl.DataFrame, bad: pl.Expr, column: str, source: str, rule: str) -> None:
+    hits = frame.filter(bad)
+    if hits.height == 0:
+        return
+    shown = [c for c in dict.fromkeys(("transaction_id", column)) if c in frame.columns]
+    lines = [
+        "  row {}: {}".format(row["_row"], ", ".join(f"{c}={row[c]!r}" for c in shown))
+        for row in hits.select("_row", *shown).head(SHOWN_ROWS).iter_rows(named=True)
+    ]
+    raise ContractError(source, column, rule, hits.height, "\n".join(lines))
+
+
+def _parse_timestamps(raw: pl.Series) -> pl.Series:
+    """Parse timestamps to UTC: tz-aware values are converted, naive ones are taken as UTC."""
+    dtype = raw.dtype
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return raw.dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        return raw.dt.cast_time_unit("us").dt.convert_time_zone("UTC")
+    if isinstance(dtype, pl.Date):
+        return raw.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    text = raw.cast(pl.String).str.strip_chars().str.replace(r"Z$", "+00:00")
+    text = text.str.replace(" ", "T", literal=True)
+    with_offset = text.str.contains(r"[+-]\d{2}:?\d{2}$")
+    aware = text.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%z", time_unit="us", time_zone="UTC", strict=False
+    )
+    naive = (
+        text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)
+        .fill_null(text.str.to_datetime("%Y-%m-%d", time_unit="us", strict=False))
+        .dt.replace_time_zone("UTC")
+    )
+    return (
+        pl.select(pl.when(with_offset).then(aware).otherwise(naive).alias(raw.name))
+        .to_series()
+        .rename(raw.name)
+    )
+
+
+def check_frame(frame: pl.DataFrame, source: str, require_labels: bool) -> CheckedFile:
+    """Check a frame against the contract and return it typed and time-ordered."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if require_labels and LABEL_COLUMN not in frame.columns:
+        missing.append(LABEL_COLUMN)
+    if missing:
+        raise ContractError(
+            source,
+            missing[0],
+            "present (required columns: "
+            + ", ".join([*REQUIRED_COLUMNS, *((LABEL_COLUMN,) if require_labels else ())])
+            + ")",
+            frame.height,
+            "  the column is missing; columns found: " + ", ".join(frame.columns),
+        )
+    has_labels = LABEL_COLUMN in frame.columns
+    keep = [*REQUIRED_COLUMNS, *((LABEL_COLUMN,) if has_labels else ())]
+    ignored = tuple(c for c in frame.columns if c not in keep)
+    df = frame.select(keep).with_row_index("_row", offset=1)
+
+    for column in ID_COLUMNS:
+        df = df.with_columns(pl.col(column).cast(pl.String, strict=False))
+        _offending(
+            df,
+            pl.col(column).is_null() | ~pl.col(column).str.contains(ID_PATTERN),
+            column,
+            source,
+            ID_RULE,
+        )
+    _offending(
+        df,
+        pl.col("transaction_id").is_duplicated(),
+        "transaction_id",
+        source,
+        "unique (duplicates found)",
+    )
+
+    df = df.with_columns(_parse_timestamps(df["timestamp"]).alias("_ts"))
+    _offending(
+        df,
+        pl.col("_ts").is_null(),
+        "timestamp",
+        source,
+        "an ISO 8601 date-time (naive values mean UTC)",
+    )
+    df = df.with_columns(pl.col("_ts").alias("timestamp")).drop("_ts")
+
+    df = df.with_columns(
+        pl.col("amount").cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
+        if df["amount"].dtype == pl.String
+        else pl.col("amount").cast(pl.Float64, strict=False)
+    )
+    _offending(
+        df,
+        pl.col("amount").is_null()
+        | ~pl.col("amount").is_finite()
+        | (pl.col("amount") < 0)
+        | (pl.col("amount") > MAX_AMOUNT),
+        "amount",
+        source,
+        AMOUNT_RULE,
+    )
+
+    if has_labels:
+        label = pl.col(LABEL_COLUMN)
+        if df[LABEL_COLUMN].dtype == pl.Boolean:
+            df = df.with_columns(label.cast(pl.Int8))
+        else:
+            df = df.with_columns(
+                label.cast(pl.String).str.strip_chars().cast(pl.Int64, strict=False)
+            )
+        _offending(
+            df,
+            label.is_null() | ~label.is_in([0, 1]),
+            LABEL_COLUMN,
+            source,
+            "0 or 1",
+        )
+        df = df.with_columns(label.cast(pl.Int8))
+
+    df = df.drop("_row").sort(["timestamp", "transaction_id"])
+    return CheckedFile(frame=df, has_labels=has_labels, ignored_columns=ignored)

@@ -1,0 +1,338 @@
+"""The one typed settings object, read from the environment and validated at startup.
+
+Every entry point builds `Settings.from_env()` once and passes it down; nothing else reads
+`os.environ` for configuration (OpenTelemetry's own `OTEL_*` variables are read by its SDK).
+A bad value stops the program with a message that names the variable; all bad variables are
+reported at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlparse
+
+T = TypeVar("T")
+
+ExplainPolicy = Literal["flagged", "all", "none"]
+LogFormat = Literal["json", "text", "auto"]
+
+
+class SettingsError(ValueError):
+    """One or more environment variables hold a value the service cannot use."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def default_data_dir() -> Path:
+    """The project's `data/` folder in a source checkout, else `./data`."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "fraudsvc").is_dir():
+        return checkout / "data"
+    return Path.cwd() / "data"
+
+
+def hash_api_key(key: str) -> str:
+    """The form in which API keys are held and compared: hex SHA-256."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    data_dir: Path
+    """FRAUDSVC_DATA_DIR: generated data, the local MLflow store, model cache, reports."""
+    data_file: Path
+    """DATA_CSV: the training file (CSV or Parquet)."""
+    model_cache_dir: Path
+    """FRAUDSVC_MODEL_CACHE_DIR: local copies of loaded models, served when the registry is down."""
+    reports_dir: Path
+    """FRAUDSVC_REPORTS_DIR: plots and summaries written by train, evaluate and bench."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    """DATABASE_URL: PostgreSQL DSN (postgresql://user:pass@host:port/db)."""
+    pool_min: int
+    """FRAUDSVC_DB_POOL_MIN: connections opened at startup."""
+    pool_max: int
+    """FRAUDSVC_DB_POOL_MAX: upper bound of the pool."""
+    timeout_seconds: float
+    """FRAUDSVC_DB_TIMEOUT_SECONDS: connect and command timeout; past it a request gets 503."""
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str
+    """REDIS_URL: the arq queue (redis://host:port/db or unix:///path.sock)."""
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    tracking_uri: str
+    """MLFLOW_TRACKING_URI: default a SQLite store under the data folder (no server needed)."""
+    artifact_root: str
+    """FRAUDSVC_MLFLOW_ARTIFACT_ROOT: artifact location of a newly created experiment."""
+    experiment: str
+    """MLFLOW_EXPERIMENT: experiment that training runs are logged to."""
+    model_name: str
+    """MLFLOW_MODEL_NAME: registered model name."""
+    model_alias: str
+    """MLFLOW_MODEL_ALIAS: the alias the service serves (champion)."""
+    auc_threshold: float
+    """MLFLOW_AUC_THRESHOLD: minimum test ROC AUC for a new version to be registered."""
+    poll_seconds: float
+    """FRAUDSVC_MODEL_POLL_SECONDS: how often the service checks whether the alias moved."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str
+    """FRAUDSVC_HOST: address `fraudsvc web` binds."""
+    port: int
+    """FRAUDSVC_PORT: port `fraudsvc web` binds."""
+    api_key_hashes: tuple[str, ...] = field(repr=False)
+    """FRAUDSVC_API_KEYS: comma-separated keys (or `sha256:<hex>` of a key); held hashed."""
+    rate_limit_per_second: float
+    """FRAUDSVC_RATE_LIMIT_PER_SECOND: sustained requests per second per API key (0 = off)."""
+    rate_limit_burst: int
+    """FRAUDSVC_RATE_LIMIT_BURST: requests a key may send at once above the sustained rate."""
+    max_body_bytes: int
+    """FRAUDSVC_MAX_BODY_BYTES: larger request bodies get 413."""
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    policy: ExplainPolicy
+    """FRAUDSVC_EXPLAIN: which scored transactions get a LIME explanation (flagged, all, none)."""
+    sample_rate: float
+    """FRAUDSVC_EXPLAIN_SAMPLE_RATE: share of allowed transactions also explained (by id hash)."""
+    num_samples: int
+    """FRAUDSVC_LIME_NUM_SAMPLES: LIME perturbation samples per explanation."""
+    num_features: int
+    """FRAUDSVC_LIME_NUM_FEATURES: features reported per explanation."""
+    seed: int
+    """FRAUDSVC_LIME_SEED: base random seed; the same vector and seed give the same explanation."""
+    processes: int
+    """FRAUDSVC_EXPLAIN_PROCESSES: size of the worker's LIME process pool."""
+    max_tries: int
+    """FRAUDSVC_EXPLAIN_MAX_TRIES: attempts before an explanation ends as failed."""
+    sweep_after_seconds: float
+    """FRAUDSVC_SWEEP_AFTER_SECONDS: pending explanations older than this are enqueued again."""
+    job_timeout_seconds: float
+    """FRAUDSVC_JOB_TIMEOUT_SECONDS: arq job timeout for one explanation."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    metrics_host: str
+    """FRAUDSVC_WORKER_METRICS_HOST: address of the worker's /metrics and /healthz server."""
+    metrics_port: int
+    """FRAUDSVC_WORKER_METRICS_PORT: port of the worker's /metrics and /healthz (0 = off)."""
+    max_jobs: int
+    """FRAUDSVC_WORKER_MAX_JOBS: jobs a worker runs concurrently."""
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    log_level: str
+    """LOG_LEVEL: DEBUG, INFO, WARNING, ERROR."""
+    log_format: LogFormat
+    """FRAUDSVC_LOG_FORMAT: json, text, or auto (json for web and worker, text otherwise)."""
+    monitor_window: int
+    """FRAUDSVC_MONITOR_WINDOW: recent predictions compared with the training reference (PSI)."""
+    monitor_interval_seconds: float
+    """FRAUDSVC_MONITOR_INTERVAL_SECONDS: how often the drift gauges are recomputed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    paths: PathSettings
+    database: DatabaseSettings
+    redis: RedisSettings
+    mlflow: MlflowSettings
+    api: ApiSettings
+    explain: ExplainSettings
+    worker: WorkerSettings
+    telemetry: TelemetrySettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        return _read(os.environ if env is None else env)
+
+
+class _Reader:
+    """Reads typed values from an environment mapping and collects every problem."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def get(self, name: str, default: T, parse: Callable[[str], T], rule: str) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except (ValueError, TypeError) as exc:
+            detail = f" ({exc})" if str(exc) else ""
+            self.problems.append(f"{name}={value!r}: {rule}{detail}")
+            return default
+
+    def string(self, name: str, default: str) -> str:
+        return self.get(name, default, str, "must be a string")
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        def parse(value: str) -> int:
+            number = int(value)
+            if not low <= number <= high:
+                raise ValueError
+            return number
+
+        return self.get(name, default, parse, f"must be an integer from {low} to {high}")
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        def parse(value: str) -> float:
+            number = float(value)
+            if not (math.isfinite(number) and low <= number <= high):
+                raise ValueError
+            return number
+
+        return self.get(name, default, parse, f"must be a number from {low:g} to {high:g}")
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        def parse(value: str) -> str:
+            if value.lower() not in options:
+                raise ValueError
+            return value.lower()
+
+        return self.get(name, default, parse, "must be one of " + ", ".join(options))
+
+    def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
+        def parse(value: str) -> str:
+            parsed = urlparse(value)
+            if parsed.scheme not in schemes:
+                raise ValueError
+            return value
+
+        return self.get(name, default, parse, "must be a URL with scheme " + " or ".join(schemes))
+
+    def path(self, name: str, default: Path) -> Path:
+        return self.get(name, default, lambda v: Path(v).expanduser().resolve(), "must be a path")
+
+
+def _parse_api_keys(value: str) -> tuple[str, ...]:
+    hashes = []
+    for item in value.split(","):
+        key = item.strip()
+        if not key:
+            continue
+        if key.startswith("sha256:"):
+            digest = key.removeprefix("sha256:").lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError("a sha256: entry needs 64 hex digits")
+            hashes.append(digest)
+        else:
+            if len(key) < 8:
+                raise ValueError("each key needs at least 8 characters")
+            hashes.append(hash_api_key(key))
+    return tuple(hashes)
+
+
+def _read(env: Mapping[str, str]) -> Settings:
+    r = _Reader(env)
+    data_dir = r.path("FRAUDSVC_DATA_DIR", default_data_dir())
+    mlflow_dir = data_dir / "mlflow"
+    cpu = os.cpu_count() or 1
+
+    paths = PathSettings(
+        data_dir=data_dir,
+        data_file=r.path("DATA_CSV", data_dir / "transactions.parquet"),
+        model_cache_dir=r.path("FRAUDSVC_MODEL_CACHE_DIR", data_dir / "model-cache"),
+        reports_dir=r.path("FRAUDSVC_REPORTS_DIR", data_dir / "reports"),
+    )
+    database = DatabaseSettings(
+        url=r.url(
+            "DATABASE_URL",
+            "postgresql://postgres@127.0.0.1:5432/fraudsvc",
+            ("postgresql", "postgres"),
+        ),
+        pool_min=r.integer("FRAUDSVC_DB_POOL_MIN", 2, 1, 100),
+        pool_max=r.integer("FRAUDSVC_DB_POOL_MAX", 10, 1, 500),
+        timeout_seconds=r.number("FRAUDSVC_DB_TIMEOUT_SECONDS", 5.0, 0.1, 300.0),
+    )
+    if database.pool_min > database.pool_max:
+        r.problems.append("FRAUDSVC_DB_POOL_MIN: must not exceed FRAUDSVC_DB_POOL_MAX")
+    redis = RedisSettings(
+        url=r.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
+    )
+    mlflow = MlflowSettings(
+        tracking_uri=r.string("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}"),
+        artifact_root=r.string(
+            "FRAUDSVC_MLFLOW_ARTIFACT_ROOT", (mlflow_dir / "artifacts").as_uri()
+        ),
+        experiment=r.string("MLFLOW_EXPERIMENT", "fraud-detection"),
+        model_name=r.string("MLFLOW_MODEL_NAME", "fraud-detection-model"),
+        model_alias=r.string("MLFLOW_MODEL_ALIAS", "champion"),
+        auc_threshold=r.number("MLFLOW_AUC_THRESHOLD", 0.8, 0.0, 1.0),
+        poll_seconds=r.number("FRAUDSVC_MODEL_POLL_SECONDS", 30.0, 0.1, 86400.0),
+    )
+    api = ApiSettings(
+        host=r.string("FRAUDSVC_HOST", "127.0.0.1"),
+        port=r.integer("FRAUDSVC_PORT", 8000, 1, 65535),
+        api_key_hashes=r.get(
+            "FRAUDSVC_API_KEYS", (), _parse_api_keys, "must be comma-separated API keys"
+        ),
+        rate_limit_per_second=r.number("FRAUDSVC_RATE_LIMIT_PER_SECOND", 2000.0, 0.0, 1e6),
+        rate_limit_burst=r.integer("FRAUDSVC_RATE_LIMIT_BURST", 4000, 1, 10_000_000),
+        max_body_bytes=r.integer("FRAUDSVC_MAX_BODY_BYTES", 16_384, 256, 10_000_000),
+    )
+    explain = ExplainSettings(
+        policy=r.choice("FRAUDSVC_EXPLAIN", "flagged", ("flagged", "all", "none")),  # type: ignore[arg-type]
+        sample_rate=r.number("FRAUDSVC_EXPLAIN_SAMPLE_RATE", 0.0, 0.0, 1.0),
+        num_samples=r.integer("FRAUDSVC_LIME_NUM_SAMPLES", 2000, 100, 100_000),
+        num_features=r.integer("FRAUDSVC_LIME_NUM_FEATURES", 10, 7, 100),
+        seed=r.integer("FRAUDSVC_LIME_SEED", 42, 0, 2**31 - 1),
+        processes=r.integer("FRAUDSVC_EXPLAIN_PROCESSES", max(1, cpu - 1), 1, 256),
+        max_tries=r.integer("FRAUDSVC_EXPLAIN_MAX_TRIES", 5, 1, 100),
+        sweep_after_seconds=r.number("FRAUDSVC_SWEEP_AFTER_SECONDS", 60.0, 1.0, 86400.0),
+        job_timeout_seconds=r.number("FRAUDSVC_JOB_TIMEOUT_SECONDS", 60.0, 1.0, 3600.0),
+    )
+    worker = WorkerSettings(
+        metrics_host=r.string("FRAUDSVC_WORKER_METRICS_HOST", "127.0.0.1"),
+        metrics_port=r.integer("FRAUDSVC_WORKER_METRICS_PORT", 9101, 0, 65535),
+        max_jobs=r.integer("FRAUDSVC_WORKER_MAX_JOBS", 4, 1, 1000),
+    )
+    telemetry = TelemetrySettings(
+        log_level=r.choice(
+            "LOG_LEVEL", "info", ("trace", "debug", "info", "warning", "error", "critical")
+        ).upper(),
+        log_format=r.choice("FRAUDSVC_LOG_FORMAT", "auto", ("json", "text", "auto")),  # type: ignore[arg-type]
+        monitor_window=r.integer("FRAUDSVC_MONITOR_WINDOW", 5000, 100, 1_000_000),
+        monitor_interval_seconds=r.number("FRAUDSVC_MONITOR_INTERVAL_SECONDS", 30.0, 1.0, 86400.0),
+    )
+    if r.problems:
+        raise SettingsError(r.problems)
+    return Settings(
+        paths=paths,
+        database=database,
+        redis=redis,
+        mlflow=mlflow,
+        api=api,
+        explain=explain,
+        worker=worker,
+        telemetry=telemetry,
+    )

@@ -1,0 +1,1 @@
+"""Training: contract-checked data, out-of-time split, optional SMOTE, LightGBM, MLflow."""
