@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -121,6 +121,99 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     result = backtest(settings, args.file, args.model, args.start, args.end, args.out)
     print(summary(result))
     return 0
+
+
+# --------------------------------------------------------------------------- services
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from fraudsvc.db.admin import database_name, migrate
+
+    applied = asyncio.run(migrate(settings.database))
+    print(f"database {database_name(settings.database.url)}: {len(applied)} migration(s) applied")
+    for migration in applied:
+        print(f"  {migration}")
+    return 0
+
+
+def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from fraudsvc.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host or settings.api.host,
+        port=args.port or settings.api.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from fraudsvc.contract import load_contract_file
+    from fraudsvc.db import engine
+    from fraudsvc.db.backfill import backfill
+    from fraudsvc.features import FEATURE_SPEC
+
+    frame = load_contract_file(args.file, require_labels=False).frame
+    until = _midnight(args.until) if args.until else None
+
+    async def run() -> None:
+        await engine.start_pool(settings.database)
+        try:
+            result = await backfill(frame, until, FEATURE_SPEC.label_delay)
+        finally:
+            await engine.close_pool()
+        print(
+            f"imported {result.transactions:,} transactions ({result.skipped:,} already stored) "
+            f"and {result.labels:,} fraud labels"
+            + (f", as known on {args.until}" if args.until else "")
+        )
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import os
+
+    from fraudsvc.contract import load_contract_file
+    from fraudsvc.replay import ReplayOptions, replay
+
+    api_key = args.api_key or os.environ.get("FRAUDSVC_API_KEY")
+    if not api_key:
+        print("fraudsvc replay: give --api-key or set FRAUDSVC_API_KEY", file=sys.stderr)
+        return 2
+    frame = load_contract_file(args.file, require_labels=False).frame
+    options = ReplayOptions(
+        url=args.url,
+        api_key=api_key,
+        rate=args.rate,
+        concurrency=args.concurrency,
+        post_labels=not args.no_labels,
+    )
+    start = _midnight(args.start) if args.start else None
+    end = _midnight(args.end) + timedelta(days=1) if args.end else None
+    report = asyncio.run(replay(frame, options, start=start, end=end, limit=args.limit))
+    print(report.summary())
+    return 0 if not report.errors else 1
 
 
 # --------------------------------------------------------------------------- parser
@@ -246,6 +339,74 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--end", type=_date, help="last day to score (default: the file's last)")
     ev.add_argument("--out", type=Path, help="per-row output, .csv or .parquet")
     ev.set_defaults(handler=cmd_evaluate)
+
+    mg = sub.add_parser(
+        "migrate",
+        help="create the database if needed and apply the migrations",
+        description=(
+            "Create the database named in DATABASE_URL if it does not exist and apply every "
+            "pending Piccolo migration from the migrations/ folder. Safe to run concurrently "
+            "and repeatedly."
+        ),
+    )
+    mg.set_defaults(handler=cmd_migrate)
+
+    web = sub.add_parser(
+        "web",
+        help="serve the HTTP API (uvicorn)",
+        description=(
+            "Serve the scoring API, /healthz, /readyz and the docs at /docs under uvicorn, one "
+            "process (scale with replicas). Needs FRAUDSVC_API_KEYS; serves the model at "
+            "models:/MLFLOW_MODEL_NAME@MLFLOW_MODEL_ALIAS and follows the alias."
+        ),
+    )
+    web.add_argument("--host", help="bind address (default FRAUDSVC_HOST, 127.0.0.1)")
+    web.add_argument("--port", type=int, help="port (default FRAUDSVC_PORT, 8000)")
+    web.set_defaults(handler=cmd_web)
+
+    bf = sub.add_parser(
+        "backfill",
+        help="import past transactions and known labels as history, without scoring",
+        description=(
+            "Bulk-import a contract file into the database as history for the online features "
+            "(no predictions are made). With --until, only transactions before that day are "
+            "imported, and only the fraud labels that would be known by then (at least the "
+            "label delay old). Reruns add only what is missing."
+        ),
+    )
+    bf.add_argument("file", type=Path, help="contract file (CSV or Parquet)")
+    bf.add_argument("--until", type=_date, help="import transactions before this day only")
+    bf.set_defaults(handler=cmd_backfill)
+
+    rp = sub.add_parser(
+        "replay",
+        help="stream a file to a running service in time order, posting labels as they fall due",
+        description=(
+            "An HTTP client: sends the file's transactions to POST /v1/transactions in time "
+            "order (never two of one customer at once), posts each fraud label once the label "
+            "delay has passed in the file's own time, and prints throughput, latency "
+            "percentiles, the decision mix and the online ROC AUC / average precision."
+        ),
+    )
+    rp.add_argument("file", type=Path, help="contract file (CSV or Parquet)")
+    rp.add_argument(
+        "--url", default="http://127.0.0.1:8000", help="service URL (default http://127.0.0.1:8000)"
+    )
+    rp.add_argument("--api-key", help="API key (default: FRAUDSVC_API_KEY)")
+    rp.add_argument("--rate", type=float, help="requests per second (default: as fast as answered)")
+    rp.add_argument(
+        "--concurrency", type=_positive, default=8, help="requests in flight (default 8)"
+    )
+    rp.add_argument("--limit", type=_positive, help="send only the first N transactions")
+    rp.add_argument(
+        "--start",
+        type=_date,
+        help="first day to send; earlier rows count as backfilled and their fraud labels "
+        "are posted when they fall due",
+    )
+    rp.add_argument("--end", type=_date, help="last day to send")
+    rp.add_argument("--no-labels", action="store_true", help="do not post fraud labels")
+    rp.set_defaults(handler=cmd_replay)
     return parser
 
 
@@ -285,6 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             SplitError,
             FileNotFoundError,
             ValueError,
+            OSError,  # a database or server that does not answer
         )
         if isinstance(exc, known):
             print(f"fraudsvc {args.command}: {exc}", file=sys.stderr)

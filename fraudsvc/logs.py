@@ -9,9 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Literal
+import traceback
+from typing import TYPE_CHECKING, Literal
 
+import msgspec
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message
 
 NOISY_LOGGERS = {
     "alembic": logging.WARNING,
@@ -36,12 +41,30 @@ class InterceptHandler(logging.Handler):
         )
 
 
+def _json_sink(message: Message) -> None:
+    """One flat JSON object per line: time, level, message, logger, then the bound context."""
+    record = message.record
+    line: dict[str, object] = {
+        "time": record["time"].isoformat(),
+        "level": record["level"].name,
+        "message": record["message"],
+        "logger": record["extra"].get("logger_name", record["name"]),
+    }
+    for key, value in record["extra"].items():
+        if key != "logger_name":
+            line[key] = value
+    if record["exception"] is not None:
+        exc_type, exc_value, exc_tb = record["exception"]
+        line["exception"] = "".join(traceback.format_exception(exc_type, exc_value, exc_tb))
+    sys.stderr.write(msgspec.json.encode(line, enc_hook=str).decode() + "\n")
+
+
 def setup_logging(level: str, fmt: Literal["json", "text"]) -> None:
     # MLflow otherwise installs its own stream handler on import, bypassing this format
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     logger.remove()
     if fmt == "json":
-        logger.add(sys.stderr, level=level, serialize=True, backtrace=False, diagnose=False)
+        logger.add(_json_sink, level=level, backtrace=False, diagnose=False)
     else:
         logger.add(
             sys.stderr,

@@ -72,6 +72,8 @@ class DatabaseSettings:
 class RedisSettings:
     url: str
     """REDIS_URL: the arq queue (redis://host:port/db or unix:///path.sock)."""
+    queue_name: str
+    """FRAUDSVC_QUEUE_NAME: the arq queue (a Redis sorted set) of explanation jobs."""
 
 
 @dataclass(frozen=True)
@@ -278,6 +280,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         r.problems.append("FRAUDSVC_DB_POOL_MIN: must not exceed FRAUDSVC_DB_POOL_MAX")
     redis = RedisSettings(
         url=r.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
+        queue_name=r.string("FRAUDSVC_QUEUE_NAME", "fraudsvc:explain"),
     )
     mlflow = MlflowSettings(
         tracking_uri=r.string("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}"),

@@ -14,13 +14,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from fraudsvc.model.bundle import ModelBundle, load_bundle
+from fraudsvc.model.bundle import (
+    BUNDLE_FORMAT,
+    BundleMeta,
+    ModelBundle,
+    load_bundle,
+    write_extra_files,
+)
 from fraudsvc.settings import MlflowSettings
 
 # MLflow draws tqdm bars on every download; our own logs say what happens.
@@ -85,6 +93,42 @@ def ensure_experiment(settings: MlflowSettings) -> str:
     if experiment is not None:
         return str(experiment.experiment_id)
     return str(c.create_experiment(settings.experiment, artifact_location=settings.artifact_root))
+
+
+def log_bundle(booster: Any, meta: BundleMeta, background: np.ndarray, sample: np.ndarray) -> str:
+    """Log a booster with its bundle files as an MLflow model; returns the model URI.
+
+    Call inside `fluent()` and an active run. The booster is stored as LightGBM text and the
+    bundle files beside it in `extra_files/`; nothing is pickled.
+    """
+    import lightgbm as lgb
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    names = [str(n) for n in meta.feature_spec["names"]]  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = write_extra_files(Path(tmp), meta, background)
+        frame = pd.DataFrame(sample, columns=names)
+        signature = infer_signature(frame, booster.predict(sample))
+        logged = mlflow.lightgbm.log_model(
+            booster,
+            name="model",
+            extra_files=[str(p) for p in extra],
+            signature=signature,
+            pip_requirements=[f"lightgbm=={lgb.__version__}", f"numpy=={np.__version__}"],
+            metadata={"feature_hash": meta.feature_hash, "fraudsvc_bundle_format": BUNDLE_FORMAT},
+        )
+    return str(logged.model_uri)
+
+
+def register(settings: MlflowSettings, model_uri: str, tags: dict[str, str]) -> str:
+    """Register a logged model as a new version of MLFLOW_MODEL_NAME; returns the version."""
+    import mlflow
+
+    with fluent(settings):
+        mv = mlflow.register_model(model_uri, settings.model_name, tags=tags)
+    return str(mv.version)
 
 
 def _ref(mv: ModelVersion) -> VersionRef:

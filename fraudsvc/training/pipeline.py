@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from fraudsvc.contract import load_contract_file
 from fraudsvc.decision import DECISIONS, Thresholds, decide
 from fraudsvc.features import FEATURE_SPEC, batch_features, feature_matrix
 from fraudsvc.model import registry
-from fraudsvc.model.bundle import BUNDLE_FORMAT, BundleMeta, ModelRefused, write_extra_files
+from fraudsvc.model.bundle import BUNDLE_FORMAT, BundleMeta, ModelRefused
 from fraudsvc.model.reference import build_reference
 from fraudsvc.progress import Stages
 from fraudsvc.settings import Settings
@@ -316,43 +315,30 @@ def _log_and_register(
     new_auc: float,
 ) -> tuple[str, Promotion]:
     import mlflow
-    import pandas as pd
-    from mlflow.models import infer_signature
 
     ms = settings.mlflow
     experiment_id = registry.ensure_experiment(ms)
-    with registry.fluent(ms), tempfile.TemporaryDirectory() as tmp:
-        extra = write_extra_files(Path(tmp), meta, background)
-        sample = pd.DataFrame(x_test[:50], columns=list(FEATURE_SPEC.names))
-        signature = infer_signature(sample, booster.predict(x_test[:50]))
-        run_name = f"train-{time.strftime('%Y%m%d-%H%M%S')}"
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
-            mlflow.log_metrics(metrics)
-            for plot in plots:
-                mlflow.log_artifact(str(plot), artifact_path="plots")
-            logged = mlflow.lightgbm.log_model(
-                booster,
-                name="model",
-                extra_files=[str(p) for p in extra],
-                signature=signature,
-                pip_requirements=[f"lightgbm=={lgb.__version__}", f"numpy=={np.__version__}"],
-                metadata={
-                    "feature_hash": meta.feature_hash,
-                    "fraudsvc_bundle_format": BUNDLE_FORMAT,
-                },
-            )
-            run_id = run.info.run_id
-            promotion = _register_and_promote(
-                settings, opt, logged.model_uri, run_id, x_test, y_test, new_ap, new_auc
-            )
-            mlflow.set_tags(
-                {
-                    "registered_version": promotion.registered_version or "",
-                    "alias": promotion.alias or "",
-                    "promotion": promotion.reason,
-                }
-            )
+    run_name = f"train-{time.strftime('%Y%m%d-%H%M%S')}"
+    with (
+        registry.fluent(ms),
+        mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run,
+    ):
+        mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
+        mlflow.log_metrics(metrics)
+        for plot in plots:
+            mlflow.log_artifact(str(plot), artifact_path="plots")
+        model_uri = registry.log_bundle(booster, meta, background, x_test[:50])
+        run_id = run.info.run_id
+        promotion = _register_and_promote(
+            settings, opt, model_uri, run_id, x_test, y_test, new_ap, new_auc
+        )
+        mlflow.set_tags(
+            {
+                "registered_version": promotion.registered_version or "",
+                "alias": promotion.alias or "",
+                "promotion": promotion.reason,
+            }
+        )
     return run_id, promotion
 
 
@@ -376,12 +362,10 @@ def _register_and_promote(
             f"not registered: test ROC AUC {new_auc:.4f} is below "
             f"MLFLOW_AUC_THRESHOLD={ms.auc_threshold:g}",
         )
-    import mlflow
-
     current = registry.version_for_alias(ms, ms.model_name, ms.model_alias)
-    mv = mlflow.register_model(
+    version = registry.register(
+        ms,
         model_uri,
-        ms.model_name,
         tags={
             "run_id": run_id,
             "feature_hash": FEATURE_SPEC.hash,
@@ -389,7 +373,6 @@ def _register_and_promote(
             "test_roc_auc": f"{new_auc:.6f}",
         },
     )
-    version = str(mv.version)
     c = registry.client(ms)
     if current is None:
         c.set_registered_model_alias(ms.model_name, ms.model_alias, version)

@@ -1,0 +1,1 @@
+"""The HTTP API: thin route handlers over `fraudsvc.pipeline`, plus errors, security, middleware."""

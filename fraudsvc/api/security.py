@@ -1,0 +1,78 @@
+"""API keys and the per-key rate limit, as one Litestar guard on every /v1 route.
+
+Keys are held as SHA-256 digests (FRAUDSVC_API_KEYS may even hold only digests); an incoming key
+is hashed and compared with every stored digest in constant time, so neither the key nor which
+key matched leaks through timing. Keys never reach logs or error messages.
+
+The rate limit is a token bucket per key, in this process: FRAUDSVC_RATE_LIMIT_PER_SECOND tokens
+a second, FRAUDSVC_RATE_LIMIT_BURST at most. With several replicas each enforces its own share;
+a shared limit would cost a Redis round trip on every request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.handlers.base import BaseRouteHandler
+
+from fraudsvc.settings import ApiSettings, hash_api_key
+
+API_KEY_HEADER = "x-api-key"
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class ApiKeyGuard:
+    def __init__(self, settings: ApiSettings) -> None:
+        self.digests = settings.api_key_hashes
+        self.rate = settings.rate_limit_per_second
+        self.burst = float(settings.rate_limit_burst)
+        self.buckets: dict[str, _Bucket] = {}
+
+    def authenticate(self, offered: str | None) -> str:
+        """The matching key's digest; raises 401 otherwise."""
+        if not offered:
+            raise NotAuthorizedException("missing X-API-Key header")
+        digest = hash_api_key(offered)
+        matched = None
+        for stored in self.digests:
+            if hmac.compare_digest(digest, stored):
+                matched = stored
+        if matched is None:
+            raise NotAuthorizedException("invalid API key")
+        return matched
+
+    def take(self, digest: str) -> None:
+        """Spend one token of the key's bucket; raises 429 with Retry-After when empty."""
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        bucket = self.buckets.get(digest)
+        if bucket is None:
+            bucket = self.buckets[digest] = _Bucket(tokens=self.burst, updated=now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return
+        wait = math.ceil((1.0 - bucket.tokens) / self.rate)
+        raise TooManyRequestsException(
+            f"rate limit of {self.rate:g} requests/s per API key exceeded; retry in {wait} s",
+            headers={"Retry-After": str(max(1, wait))},
+        )
+
+    async def __call__(
+        self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:
+        digest = self.authenticate(connection.headers.get(API_KEY_HEADER))
+        self.take(digest)

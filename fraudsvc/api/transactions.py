@@ -1,0 +1,155 @@
+"""/v1/transactions: score, read, label. Thin: the work is in `fraudsvc.pipeline`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.spec import Example
+from litestar.params import Body, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from fraudsvc.api.context import current_correlation_id
+from fraudsvc.api.docs import error_responses
+from fraudsvc.contract import ID_PATTERN
+from fraudsvc.db import queries
+from fraudsvc.errors import NotFound
+from fraudsvc.features import FEATURE_SPEC
+from fraudsvc.pipeline import Scorer, prediction_out
+from fraudsvc.schemas import (
+    LabelIn,
+    LabelOut,
+    LabelView,
+    PredictionOut,
+    TransactionDetail,
+    TransactionIn,
+    TransactionView,
+)
+
+REPLAY_HEADER = "X-Idempotent-Replay"
+TransactionId = Annotated[
+    str,
+    Parameter(description="the transaction's id", pattern=ID_PATTERN, min_length=1, max_length=64),
+]
+SCORE_EXAMPLE = Example(
+    summary="a card payment",
+    value={
+        "transaction_id": "tx-20260302-000123",
+        "timestamp": "2026-03-02T12:30:00Z",
+        "customer_id": "C000042",
+        "terminal_id": "T001337",
+        "amount": 57.90,
+    },
+)
+LABEL_EXAMPLE = Example(summary="a chargeback", value={"is_fraud": True, "source": "chargeback"})
+
+
+class TransactionsController(Controller):
+    path = "/v1/transactions"
+    tags = ("transactions",)
+    security = ({"ApiKey": []},)
+
+    @post(
+        "/",
+        summary="Score a transaction",
+        description=(
+            "Scores the transaction with the champion model from its stored history, decides "
+            "allow / review / block, stores transaction and prediction atomically and answers "
+            "201. A repeat of the same transaction answers the stored prediction with 200 and "
+            f"`{REPLAY_HEADER}: true` (it is never scored twice); the same id with another body "
+            "is a 409. `reasons` (LightGBM's per-feature contributions to the log-odds) are "
+            "computed for review and block decisions, or for any decision with "
+            "`?reasons=true`: they cost about 1 ms a row against 0.02 ms for the score. "
+            "`explanation.status` says whether a LIME explanation is coming."
+        ),
+        status_code=HTTP_201_CREATED,
+        responses=error_responses(400, 401, 409, 413, 422, 429, 503),
+    )
+    async def score(
+        self,
+        data: Annotated[TransactionIn, Body(examples=[SCORE_EXAMPLE])],
+        scorer: NamedDependency[Scorer],
+        reasons: Annotated[
+            bool, Parameter(description="compute reasons for every decision, not only flagged")
+        ] = False,
+    ) -> Response[PredictionOut]:
+        result = await scorer.score(data, current_correlation_id(), want_reasons=reasons)
+        if result.replay:
+            return Response(
+                result.prediction, status_code=HTTP_200_OK, headers={REPLAY_HEADER: "true"}
+            )
+        return Response(result.prediction, status_code=HTTP_201_CREATED)
+
+    @get(
+        "/{transaction_id:str}",
+        summary="Read a stored transaction",
+        description=(
+            "The transaction, its prediction with the exact feature vector it was scored on, "
+            "and its label. `prediction` and `features` are null for history imported by "
+            "`fraudsvc backfill`."
+        ),
+        responses=error_responses(401, 404, 422, 429, 503),
+    )
+    async def read(self, transaction_id: TransactionId) -> TransactionDetail:
+        stored = await queries.fetch_transaction(transaction_id)
+        if stored is None:
+            raise NotFound(f"unknown transaction {transaction_id!r}")
+        b = stored.body
+        features = (
+            None
+            if stored.prediction is None
+            else dict(zip(FEATURE_SPEC.names, stored.prediction.features, strict=True))
+        )
+        return TransactionDetail(
+            transaction=TransactionView(
+                transaction_id=b.transaction_id,
+                timestamp=b.timestamp,
+                customer_id=b.customer_id,
+                terminal_id=b.terminal_id,
+                amount=b.amount,
+                received_at=stored.received_at,
+            ),
+            prediction=prediction_out(stored),
+            features=features,
+            label=None
+            if stored.label is None
+            else LabelView(
+                is_fraud=stored.label.is_fraud,
+                source=stored.label.source,
+                labelled_at=stored.label.labelled_at,
+                updated_at=stored.label.updated_at,
+            ),
+        )
+
+    @post(
+        "/{transaction_id:str}/label",
+        summary="Record a label (chargeback, analyst verdict...)",
+        description=(
+            "Idempotent: the same label again changes nothing (200, status `unchanged`); a "
+            "different verdict corrects the stored one (200, `updated`); the first is 201. "
+            "Labels feed the terminal-risk features of later transactions (once they are older "
+            "than the label delay) and `fraudsvc train --from-db`."
+        ),
+        status_code=HTTP_201_CREATED,
+        responses=error_responses(400, 401, 404, 413, 422, 429, 503),
+    )
+    async def label(
+        self,
+        transaction_id: TransactionId,
+        data: Annotated[LabelIn, Body(examples=[LABEL_EXAMPLE])],
+    ) -> Response[LabelOut]:
+        outcome = await queries.upsert_label(transaction_id, bool(data.is_fraud), data.source)
+        if outcome is None:
+            raise NotFound(f"unknown transaction {transaction_id!r}: score it before labelling it")
+        stored = await queries.fetch_transaction(transaction_id)
+        assert stored is not None and stored.label is not None
+        body = LabelOut(
+            transaction_id=transaction_id,
+            is_fraud=stored.label.is_fraud,
+            source=stored.label.source,
+            status=outcome,
+            labelled_at=stored.label.labelled_at,
+            updated_at=stored.label.updated_at,
+        )
+        return Response(body, status_code=HTTP_201_CREATED if outcome == "created" else HTTP_200_OK)

@@ -1,0 +1,78 @@
+"""create_app(settings) -> Litestar: routes, middleware, error handlers, docs, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+from fraudsvc import __version__
+from fraudsvc.api.docs import COMPONENTS
+from fraudsvc.api.errors import EXCEPTION_HANDLERS
+from fraudsvc.api.health import healthz, readyz
+from fraudsvc.api.middleware import RequestContextMiddleware
+from fraudsvc.api.security import ApiKeyGuard
+from fraudsvc.api.transactions import TransactionsController
+from fraudsvc.pipeline import Scorer
+from fraudsvc.resources import Resources, open_resources
+from fraudsvc.settings import Settings, SettingsError
+
+DESCRIPTION = """Real-time fraud scoring. `POST /v1/transactions` answers within milliseconds
+with a fraud score, a decision (allow / review / block) with the thresholds used, the model
+version and, for flagged transactions, the features that drove the score. Every `/v1` route
+needs an `X-API-Key`. Errors are JSON with `error`, `message` and the `field` at fault."""
+
+
+def _resources(state: State) -> Resources:
+    resources: Resources = state.resources
+    return resources
+
+
+def _scorer(state: State) -> Scorer:
+    return _resources(state).scorer
+
+
+def create_app(settings: Settings) -> Litestar:
+    if not settings.api.api_key_hashes:
+        raise SettingsError(
+            [
+                "FRAUDSVC_API_KEYS: set at least one API key (comma-separated, 8+ characters, "
+                "or sha256:<hex digest>) before starting the web service"
+            ]
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            app.state.resources = resources
+            yield
+
+    v1 = Router(
+        path="/", route_handlers=[TransactionsController], guards=[ApiKeyGuard(settings.api)]
+    )
+    return Litestar(
+        route_handlers=[v1, healthz, readyz],
+        lifespan=[lifespan],
+        dependencies={
+            "resources": Provide(_resources, sync_to_thread=False),
+            "scorer": Provide(_scorer, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[RequestContextMiddleware()],
+        openapi_config=OpenAPIConfig(
+            title="fraudsvc",
+            version=__version__,
+            description=DESCRIPTION,
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
+            components=COMPONENTS,
+        ),
+        request_max_body_size=settings.api.max_body_bytes,
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,1 @@
+"""PostgreSQL through Piccolo: the engine, tables, migrations and the queries (rows stay here)."""

@@ -1,0 +1,71 @@
+"""The one Piccolo engine of the process, configured from the settings at startup.
+
+Piccolo finds its engine through the module named by PICCOLO_CONF; that module hands out `DB`
+below. The engine is created without configuration and `configure()` gives it the DSN and pool
+bounds from our settings, so that web, worker, migrations and tests all follow DATABASE_URL
+through one object (Piccolo's engine is the one tolerated module-level client).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+from fraudsvc.settings import DatabaseSettings
+
+os.environ.setdefault("PICCOLO_CONF", "fraudsvc.db.piccolo_conf")
+
+DB = PostgresEngine(config={}, extensions=())
+
+# Errors that mean "the database cannot be reached or used right now" (a 503, not a bug).
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable (ConnectionError is a subclass)
+    socket.gaierror,
+    TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.QueryCanceledError,  # statement timeout
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # failover in progress
+)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL could not be reached or used; the caller should answer 503."""
+
+
+def configure(settings: DatabaseSettings) -> PostgresEngine:
+    DB.config = {
+        "dsn": settings.url,
+        "timeout": settings.timeout_seconds,
+        "command_timeout": settings.timeout_seconds,
+    }
+    return DB
+
+
+async def start_pool(settings: DatabaseSettings) -> bool:
+    """Open the pool; returns False when PostgreSQL is unreachable (the pool then connects
+    lazily, so the service starts, reports it in /readyz and answers 503 until it is back)."""
+    configure(settings)
+    if DB.pool is not None:
+        await DB.close_connection_pool()
+    try:
+        DB.pool = await asyncpg.create_pool(
+            **DB.config, min_size=settings.pool_min, max_size=settings.pool_max
+        )
+        return True
+    except OUTAGE_ERRORS:
+        DB.pool = await asyncpg.create_pool(**DB.config, min_size=0, max_size=settings.pool_max)
+        return False
+
+
+async def close_pool() -> None:
+    if DB.pool is not None:
+        await DB.close_connection_pool()

@@ -1,0 +1,80 @@
+"""What the queries return: plain typed records, so that database rows never leave `fraudsvc.db`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fraudsvc.features import CustomerHistory, TerminalHistory
+
+
+@dataclass(frozen=True)
+class TransactionBody:
+    """The contract fields of a stored transaction (what idempotency compares)."""
+
+    transaction_id: str
+    timestamp: datetime
+    customer_id: str
+    terminal_id: str
+    amount: float
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything the request path reads before scoring, in one round trip."""
+
+    existing: TransactionBody | None
+    customer: CustomerHistory
+    terminal: TerminalHistory
+
+
+@dataclass(frozen=True)
+class NewPrediction:
+    body: TransactionBody
+    score: float
+    decision: str
+    threshold_review: float
+    threshold_block: float
+    model_name: str
+    model_version: str
+    feature_hash: str
+    features: list[float]
+    reasons: list[dict[str, Any]] | None
+    correlation_id: str
+    explain_reason: str | None
+    """Why an explanation is due (flagged, sampled, all) or None: no pending row is written."""
+
+
+@dataclass(frozen=True)
+class StoredLabel:
+    is_fraud: bool
+    source: str
+    labelled_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredTransaction:
+    """A stored transaction; `prediction` is None for history imported by `fraudsvc backfill`."""
+
+    body: TransactionBody
+    received_at: datetime
+    prediction: StoredPrediction | None
+    label: StoredLabel | None
+
+
+@dataclass(frozen=True)
+class StoredPrediction:
+    score: float
+    decision: str
+    threshold_review: float
+    threshold_block: float
+    model_name: str
+    model_version: str
+    feature_hash: str
+    features: list[float]
+    reasons: list[dict[str, Any]] | None
+    correlation_id: str
+    created_at: datetime
+    explanation_status: str | None

@@ -1,0 +1,83 @@
+"""The tables. Each row is keyed by the transaction id; foreign keys, composite indexes and
+checks the ORM cannot express are added by the migration in raw SQL.
+
+- transactions: the contract's fields as received.
+- predictions: what was scored, exactly: score, decision, thresholds, model name and version,
+  the feature vector (float8[], in the spec's order) and its spec hash, reasons, correlation id.
+- labels: the current verdict per transaction (chargeback, analyst, ...); corrections update it.
+- explanations: one per prediction that the policy or a request selected; status pending ->
+  running -> done | failed, with LIME's output, timings and the error text.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSONB,
+    Array,
+    Boolean,
+    DoublePrecision,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+
+class Transaction(Table, tablename="transactions"):
+    transaction_id = Varchar(length=64, primary_key=True)
+    ts = Timestamptz(default=None)
+    customer_id = Varchar(length=64)
+    terminal_id = Varchar(length=64)
+    amount = DoublePrecision()
+    received_at = Timestamptz()
+
+
+class Prediction(Table, tablename="predictions"):
+    transaction_id = Varchar(length=64, primary_key=True)
+    score = DoublePrecision()
+    decision = Varchar(length=8)
+    threshold_review = DoublePrecision()
+    threshold_block = DoublePrecision()
+    model_name = Varchar(length=128)
+    model_version = Varchar(length=32)
+    feature_hash = Varchar(length=64)
+    features = Array(base_column=DoublePrecision())
+    reasons = JSONB(null=True, default=None)
+    correlation_id = Varchar(length=64)
+    created_at = Timestamptz()
+
+
+class Label(Table, tablename="labels"):
+    transaction_id = Varchar(length=64, primary_key=True)
+    is_fraud = Boolean()
+    source = Varchar(length=32)
+    labelled_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Explanation(Table, tablename="explanations"):
+    transaction_id = Varchar(length=64, primary_key=True)
+    status = Varchar(length=16, default="pending")
+    reason = Varchar(length=16)
+    attempts = Integer(default=0)
+    method = Varchar(length=16, default="lime")
+    num_samples = Integer(null=True, default=None)
+    seed = Integer(null=True, default=None)
+    model_name = Varchar(length=128, null=True, default=None)
+    model_version = Varchar(length=32, null=True, default=None)
+    weights = JSONB(null=True, default=None)
+    local_prediction = DoublePrecision(null=True, default=None)
+    intercept = DoublePrecision(null=True, default=None)
+    score = DoublePrecision(null=True, default=None)
+    requested_at = Timestamptz()
+    enqueued_at = Timestamptz(null=True, default=None)
+    started_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None)
+    duration_ms = DoublePrecision(null=True, default=None)
+    error = Text(null=True, default=None)
+    correlation_id = Varchar(length=64, null=True, default=None)
+    trace_context = Text(null=True, default=None)
+
+
+TABLES: list[type[Table]] = [Transaction, Prediction, Label, Explanation]

@@ -1,0 +1,79 @@
+"""The producer side of the explanation queue, used by the web process and the sweep.
+
+The Redis connection is lazy: the service starts when Redis is down, reports it in /readyz, and
+`enqueue` answers False instead of raising, so a score is never refused for Redis's sake. The
+explanation row stays pending in PostgreSQL and the sweep enqueues it once Redis is back.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from arq.connections import ArqRedis
+from loguru import logger
+from redis.asyncio import ConnectionPool
+from redis.exceptions import RedisError
+
+from fraudsvc.jobs.payloads import EXPLAIN_FUNCTION, ExplainJob, deserialize, job_id, serialize
+from fraudsvc.schemas import CheckOut
+from fraudsvc.settings import RedisSettings
+
+CONNECT_TIMEOUT = 1.0
+
+
+def connect(settings: RedisSettings) -> ArqRedis:
+    pool = ConnectionPool.from_url(
+        settings.url,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        socket_timeout=CONNECT_TIMEOUT * 2,
+        retry_on_timeout=False,
+    )
+    return ArqRedis(
+        pool,
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        default_queue_name=settings.queue_name,
+    )
+
+
+class ExplainQueue:
+    def __init__(self, settings: RedisSettings) -> None:
+        self.settings = settings
+        self.redis = connect(settings)
+        self.failures = 0
+
+    async def enqueue(self, job: ExplainJob) -> bool:
+        """True when the job is queued (or already was); False when Redis is unreachable."""
+        try:
+            await self.redis.enqueue_job(
+                EXPLAIN_FUNCTION,
+                msgspec.to_builtins(job),
+                _job_id=job_id(job.transaction_id),
+                _queue_name=self.settings.queue_name,
+            )
+        except (RedisError, OSError) as exc:
+            self.failures += 1
+            logger.warning(
+                "could not enqueue the explanation of {} (left pending for the sweep): {}",
+                job.transaction_id,
+                exc,
+            )
+            return False
+        return True
+
+    async def depth(self) -> int:
+        """Jobs waiting in the queue (arq's queue is a sorted set: its size)."""
+        size: int = await self.redis.zcard(self.settings.queue_name)
+        return size
+
+    async def check(self) -> CheckOut:
+        try:
+            depth = await self.depth()
+        except (RedisError, OSError) as exc:
+            return CheckOut(
+                ok=False,
+                detail=f"unreachable ({exc}); scores are still served, explanations wait",
+            )
+        return CheckOut(ok=True, detail=f"reachable, {depth} explanation job(s) queued")
+
+    async def close(self) -> None:
+        await self.redis.aclose(close_connection_pool=True)

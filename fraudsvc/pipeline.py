@@ -1,0 +1,206 @@
+"""The request path of `POST /v1/transactions`, top to bottom.
+
+    validate (msgspec, at the edge) -> history (one read) -> features -> score -> decide
+    -> reasons (flagged, or on request) -> persist atomically (one write) -> enqueue after commit
+
+Idempotency: a stored transaction id is answered with its stored prediction and never scored
+again; another body under the same id is a conflict. Concurrent duplicates in this process wait
+for the first (single flight); across processes the unique key decides and the loser answers
+with the winner's stored prediction, so exactly one prediction exists either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC
+
+from fraudsvc import scoring
+from fraudsvc.db import queries
+from fraudsvc.db.records import NewPrediction, StoredTransaction, TransactionBody
+from fraudsvc.decision import decide
+from fraudsvc.errors import Conflict, NoModel
+from fraudsvc.explain_policy import explain_reason
+from fraudsvc.features import FEATURE_SPEC, online_vector
+from fraudsvc.model.loader import ModelHolder
+from fraudsvc.schemas import (
+    ExplanationLink,
+    ModelRef,
+    PredictionOut,
+    ReasonOut,
+    ThresholdsOut,
+    TransactionIn,
+)
+from fraudsvc.settings import Settings
+
+Enqueue = Callable[[str, str], Awaitable[bool]]
+"""(transaction_id, correlation_id) -> whether the explanation job was enqueued."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    prediction: PredictionOut
+    replay: bool
+    timings: dict[str, float]
+
+
+def explanation_url(transaction_id: str) -> str:
+    return f"/v1/transactions/{transaction_id}/explanation"
+
+
+def prediction_out(stored: StoredTransaction) -> PredictionOut | None:
+    """A stored prediction as the API shows it (the body of a replay); None if never scored."""
+    p = stored.prediction
+    if p is None:
+        return None
+    status = p.explanation_status or "not_requested"
+    return PredictionOut(
+        transaction_id=stored.body.transaction_id,
+        score=p.score,
+        decision=p.decision,  # type: ignore[arg-type]
+        thresholds=ThresholdsOut(review=p.threshold_review, block=p.threshold_block),
+        model=ModelRef(name=p.model_name, version=p.model_version),
+        reasons=None if p.reasons is None else [ReasonOut(**r) for r in p.reasons],
+        explanation=ExplanationLink(
+            status=status,  # type: ignore[arg-type]
+            url=None if status == "not_requested" else explanation_url(stored.body.transaction_id),
+        ),
+        correlation_id=p.correlation_id,
+        scored_at=p.created_at,
+    )
+
+
+def differing_fields(stored: TransactionBody, offered: TransactionBody) -> list[str]:
+    return [
+        name
+        for name in ("timestamp", "customer_id", "terminal_id", "amount")
+        if getattr(stored, name) != getattr(offered, name)
+    ]
+
+
+class Scorer:
+    def __init__(self, settings: Settings, models: ModelHolder, enqueue: Enqueue | None) -> None:
+        self.settings = settings
+        self.models = models
+        self.enqueue = enqueue
+        self._inflight: dict[str, asyncio.Future[Scored]] = {}
+
+    async def score(self, tx: TransactionIn, correlation_id: str, want_reasons: bool) -> Scored:
+        body = TransactionBody(
+            transaction_id=tx.transaction_id,
+            timestamp=tx.timestamp.astimezone(UTC),
+            customer_id=tx.customer_id,
+            terminal_id=tx.terminal_id,
+            amount=tx.amount,
+        )
+        first = self._inflight.get(body.transaction_id)
+        if first is not None:  # a duplicate arrived while the original is being scored
+            await asyncio.shield(first)
+            return await self._replay(body)
+        future: asyncio.Future[Scored] = asyncio.get_running_loop().create_future()
+        self._inflight[body.transaction_id] = future
+        try:
+            result = await self._score_new(body, correlation_id, want_reasons)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._inflight[body.transaction_id]
+
+    async def _score_new(
+        self, body: TransactionBody, correlation_id: str, want_reasons: bool
+    ) -> Scored:
+        bundle = self.models.current
+        if bundle is None:
+            raise NoModel(f"no model is loaded: {self.models.problem}")
+        started = time.perf_counter()
+
+        history = await queries.load_history(body)
+        if history.existing is not None:
+            return await self._replay(body)
+        read = time.perf_counter()
+
+        vector = online_vector(
+            FEATURE_SPEC, body.timestamp, body.amount, history.customer, history.terminal
+        )
+        score = scoring.score(bundle, vector)
+        thresholds = bundle.thresholds
+        decision = decide(score, thresholds)
+        reasons = scoring.reasons(bundle, vector) if decision != "allow" or want_reasons else None
+        explain = explain_reason(self.settings.explain, body.transaction_id, decision)
+        scored = time.perf_counter()
+
+        created = await queries.insert_prediction(
+            NewPrediction(
+                body=body,
+                score=score,
+                decision=decision,
+                threshold_review=thresholds.review,
+                threshold_block=thresholds.block,
+                model_name=bundle.name,
+                model_version=bundle.version,
+                feature_hash=FEATURE_SPEC.hash,
+                features=vector,
+                reasons=None if reasons is None else [r.__dict__ for r in reasons],
+                correlation_id=correlation_id,
+                explain_reason=explain,
+            )
+        )
+        if created is None:  # another process stored this id between our read and write
+            return await self._replay(body)
+        written = time.perf_counter()
+
+        if explain is not None and self.enqueue is not None:
+            # after the commit; if Redis is down the row stays pending and the sweep sends it
+            await self.enqueue(body.transaction_id, correlation_id)
+        done = time.perf_counter()
+
+        prediction = PredictionOut(
+            transaction_id=body.transaction_id,
+            score=score,
+            decision=decision,
+            thresholds=ThresholdsOut(review=thresholds.review, block=thresholds.block),
+            model=ModelRef(name=bundle.name, version=bundle.version),
+            reasons=None
+            if reasons is None
+            else [ReasonOut(r.feature, r.value, r.contribution) for r in reasons],
+            explanation=ExplanationLink(
+                status="pending" if explain else "not_requested",
+                url=explanation_url(body.transaction_id) if explain else None,
+            ),
+            correlation_id=correlation_id,
+            scored_at=created,
+        )
+        timings = {
+            "history": read - started,
+            "score": scored - read,
+            "persist": written - scored,
+            "enqueue": done - written,
+        }
+        return Scored(prediction=prediction, replay=False, timings=timings)
+
+    async def _replay(self, body: TransactionBody) -> Scored:
+        stored = await queries.fetch_transaction(body.transaction_id)
+        if stored is None:  # deleted between the read and now
+            raise RuntimeError(f"transaction {body.transaction_id} vanished while being read")
+        different = differing_fields(stored.body, body)
+        if different:
+            raise Conflict(
+                f"transaction_id {body.transaction_id!r} was already scored with a different "
+                f"body (fields that differ: {', '.join(different)}); an id identifies one "
+                "transaction",
+                different,
+            )
+        prediction = prediction_out(stored)
+        if prediction is None:
+            raise Conflict(
+                f"transaction_id {body.transaction_id!r} was imported as history by "
+                "`fraudsvc backfill` and is not scored",
+                [],
+            )
+        return Scored(prediction=prediction, replay=True, timings={})

@@ -1,0 +1,86 @@
+"""The resources web and worker share, built in one place so the roles cannot drift apart.
+
+Opened in order, closed in reverse: the database pool, the model (and its follower task), the
+explanation queue, and the scorer over them. A database or Redis that is down at startup does
+not stop the process: the pool and the queue connect lazily and /readyz says what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from loguru import logger
+
+from fraudsvc.db import engine
+from fraudsvc.jobs.payloads import ExplainJob
+from fraudsvc.jobs.queue import ExplainQueue
+from fraudsvc.model.loader import ModelHolder
+from fraudsvc.pipeline import Scorer
+from fraudsvc.settings import Settings
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    models: ModelHolder
+    queue: ExplainQueue | None
+    scorer: Scorer
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[None]:
+    if not await engine.start_pool(settings.database):
+        logger.warning("PostgreSQL is unreachable at startup; requests get 503 until it answers")
+    try:
+        yield
+    finally:
+        await engine.close_pool()
+
+
+@asynccontextmanager
+async def open_models(settings: Settings, follow: bool = True) -> AsyncIterator[ModelHolder]:
+    models = ModelHolder(settings)
+    await models.load()
+    task = asyncio.create_task(models.follow(), name="model-follower") if follow else None
+    try:
+        yield models
+    finally:
+        if task is not None:
+            await _cancel(task)
+
+
+@asynccontextmanager
+async def open_queue(settings: Settings) -> AsyncIterator[ExplainQueue]:
+    queue = ExplainQueue(settings.redis)
+    try:
+        yield queue
+    finally:
+        await queue.close()
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(open_database(settings))
+        models = await stack.enter_async_context(open_models(settings))
+        queue = await stack.enter_async_context(open_queue(settings))
+
+        async def enqueue(transaction_id: str, correlation_id: str) -> bool:
+            return await queue.enqueue(ExplainJob(transaction_id, correlation_id))
+
+        yield Resources(
+            settings=settings,
+            models=models,
+            queue=queue,
+            scorer=Scorer(settings, models, enqueue),
+        )

@@ -1,0 +1,114 @@
+"""Run the real service in the test's event loop, and a TCP proxy to cut its database.
+
+`running_service` serves `create_app(settings)` with uvicorn on a free loopback port and hands
+back an httpx client for it: real sockets, real lifespan, the real PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from fraudsvc.app import create_app
+from fraudsvc.settings import Settings
+
+API_KEY = "test-key-" + secrets.token_hex(8)
+
+
+def service_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "FRAUDSVC_DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "FRAUDSVC_QUEUE_NAME": f"fraudsvc-test:{secrets.token_hex(4)}",
+        "FRAUDSVC_API_KEYS": API_KEY,
+        "FRAUDSVC_MODEL_POLL_SECONDS": "3600",
+        "FRAUDSVC_DB_POOL_MIN": "1",
+        "FRAUDSVC_DB_POOL_MAX": "8",
+        "FRAUDSVC_DB_TIMEOUT_SECONDS": "2",
+        **extra,
+    }
+
+
+@asynccontextmanager
+async def running_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        loop="none",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(600):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.05)
+        if task.done():
+            task.result()
+        assert server.started, "the service did not start within 30 s"
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": API_KEY}, timeout=30
+        ) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 30)
+
+
+@dataclass
+class TcpProxy:
+    """Forwards a loopback port to PostgreSQL; `cut()` drops every connection and refuses new
+    ones, `restore()` listens again on the same port."""
+
+    target_port: int
+    target_host: str = "127.0.0.1"
+    port: int = 0
+    server: asyncio.Server | None = None
+    links: set[asyncio.StreamWriter] = field(default_factory=set)
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self.links |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self.links -= {writer, up_writer}
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for link in list(self.links):
+            link.transport.abort()
+        self.links.clear()
+        await self.server.wait_closed()
+
+    async def restore(self) -> None:
+        await self.start()
