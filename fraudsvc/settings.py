@@ -176,8 +176,10 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+        self.names: set[str] = set()
 
     def raw(self, name: str) -> str | None:
+        self.names.add(name)
         value = self.env.get(name)
         if value is None or value.strip() == "":
             return None
@@ -236,6 +238,29 @@ class _Reader:
         return self.get(name, default, lambda v: Path(v).expanduser().resolve(), "must be a path")
 
 
+# Variables read outside Settings: by libraries (OpenTelemetry's SDK, MLflow's client, Piccolo's
+# config module name), by Piccolo's app config when it is imported (the migrations folder, before
+# any settings exist), and by the replay client (the key it sends, not one the service holds).
+LIBRARY_PREFIXES = ("OTEL_", "MLFLOW_")
+LIBRARY_VARIABLES = frozenset({"PICCOLO_CONF", "FRAUDSVC_MIGRATIONS_DIR", "FRAUDSVC_API_KEY"})
+
+
+def known_variables() -> frozenset[str]:
+    """Every environment variable the Settings object reads."""
+    reader = _Reader({})
+    _read_with(reader)
+    return frozenset(reader.names)
+
+
+def is_known_variable(name: str) -> bool:
+    """Read by Settings, or by a library under its documented prefix."""
+    return (
+        name in known_variables()
+        or name in LIBRARY_VARIABLES
+        or name.startswith(LIBRARY_PREFIXES)
+    )
+
+
 def _parse_api_keys(value: str) -> tuple[str, ...]:
     hashes = []
     for item in value.split(","):
@@ -255,7 +280,10 @@ def _parse_api_keys(value: str) -> tuple[str, ...]:
 
 
 def _read(env: Mapping[str, str]) -> Settings:
-    r = _Reader(env)
+    return _read_with(_Reader(env))
+
+
+def _read_with(r: _Reader) -> Settings:
     data_dir = r.path("FRAUDSVC_DATA_DIR", default_data_dir())
     mlflow_dir = data_dir / "mlflow"
     cpu = os.cpu_count() or 1
