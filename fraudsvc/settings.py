@@ -80,8 +80,9 @@ class RedisSettings:
 class MlflowSettings:
     tracking_uri: str
     """MLFLOW_TRACKING_URI: default a SQLite store under the data folder (no server needed)."""
-    artifact_root: str
-    """FRAUDSVC_MLFLOW_ARTIFACT_ROOT: artifact location of a newly created experiment."""
+    artifact_root: str | None
+    """FRAUDSVC_MLFLOW_ARTIFACT_ROOT: artifact location of a newly created experiment; by default
+    a folder beside a local store, and the server's own choice with a tracking server."""
     experiment: str
     """MLFLOW_EXPERIMENT: experiment that training runs are logged to."""
     model_name: str
@@ -310,11 +311,12 @@ def _read_with(r: _Reader) -> Settings:
         url=r.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
         queue_name=r.string("FRAUDSVC_QUEUE_NAME", "fraudsvc:explain"),
     )
+    tracking_uri = r.string("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}")
+    local_store = urlparse(tracking_uri).scheme in ("sqlite", "file", "")
     mlflow = MlflowSettings(
-        tracking_uri=r.string("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}"),
-        artifact_root=r.string(
-            "FRAUDSVC_MLFLOW_ARTIFACT_ROOT", (mlflow_dir / "artifacts").as_uri()
-        ),
+        tracking_uri=tracking_uri,
+        artifact_root=r.raw("FRAUDSVC_MLFLOW_ARTIFACT_ROOT")
+        or ((mlflow_dir / "artifacts").as_uri() if local_store else None),
         experiment=r.string("MLFLOW_EXPERIMENT", "fraud-detection"),
         model_name=r.string("MLFLOW_MODEL_NAME", "fraud-detection-model"),
         model_alias=r.string("MLFLOW_MODEL_ALIAS", "champion"),

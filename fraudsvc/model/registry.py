@@ -52,6 +52,8 @@ def _ensure_local_store(settings: MlflowSettings) -> None:
     uri = urlparse(settings.tracking_uri)
     if uri.scheme == "sqlite" and uri.path not in ("", "/:memory:"):
         Path(uri.path).parent.mkdir(parents=True, exist_ok=True)
+    if settings.artifact_root is None:
+        return
     artifacts = urlparse(settings.artifact_root)
     if artifacts.scheme in ("", "file"):
         Path(artifacts.path).mkdir(parents=True, exist_ok=True)
