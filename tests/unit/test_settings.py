@@ -13,6 +13,7 @@ def test_defaults_run_locally_without_any_variable() -> None:
     s = Settings.from_env({})
     assert s.mlflow.tracking_uri.startswith("sqlite:////")
     assert s.mlflow.tracking_uri.endswith("data/mlflow/mlflow.db")
+    assert s.mlflow.artifact_root is not None
     assert s.mlflow.artifact_root.startswith("file:///")
     assert s.mlflow.experiment == "fraud-detection"
     assert s.mlflow.model_name == "fraud-detection-model"
@@ -21,6 +22,15 @@ def test_defaults_run_locally_without_any_variable() -> None:
     assert s.redis.url.startswith("redis://127.0.0.1:6379")
     assert s.explain.policy == "flagged"
     assert s.api.api_key_hashes == ()
+
+
+def test_a_tracking_server_chooses_its_own_artifact_location() -> None:
+    s = Settings.from_env({"MLFLOW_TRACKING_URI": "http://mlflow:5000"})
+    assert s.mlflow.artifact_root is None
+    pinned = Settings.from_env(
+        {"MLFLOW_TRACKING_URI": "http://mlflow:5000", "FRAUDSVC_MLFLOW_ARTIFACT_ROOT": "s3://b/x"}
+    )
+    assert pinned.mlflow.artifact_root == "s3://b/x"
 
 
 def test_data_dir_moves_every_derived_path(tmp_path: Path) -> None:
