@@ -14,6 +14,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from fraudsvc import __version__
 from fraudsvc.api.docs import COMPONENTS
 from fraudsvc.api.errors import EXCEPTION_HANDLERS
+from fraudsvc.api.explanations import ExplanationsController
 from fraudsvc.api.health import healthz, readyz
 from fraudsvc.api.middleware import RequestContextMiddleware
 from fraudsvc.api.security import ApiKeyGuard
@@ -37,7 +38,8 @@ def _scorer(state: State) -> Scorer:
     return _resources(state).scorer
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
+    """The web app; with `with_worker` the arq worker runs in the same process and loop."""
     if not settings.api.api_key_hashes:
         raise SettingsError(
             [
@@ -50,10 +52,18 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with open_resources(settings) as resources:
             app.state.resources = resources
-            yield
+            if not with_worker:
+                yield
+                return
+            from fraudsvc.jobs.worker import running_worker
+
+            async with running_worker(settings, resources.models):
+                yield
 
     v1 = Router(
-        path="/", route_handlers=[TransactionsController], guards=[ApiKeyGuard(settings.api)]
+        path="/",
+        route_handlers=[TransactionsController, ExplanationsController],
+        guards=[ApiKeyGuard(settings.api)],
     )
     return Litestar(
         route_handlers=[v1, healthz, readyz],

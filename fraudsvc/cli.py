@@ -17,7 +17,7 @@ from fraudsvc import __version__
 from fraudsvc.settings import Settings, SettingsError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-SERVICE_ROLES = {"web", "worker"}
+SERVICE_ROLES = {"web", "worker"}  # JSON logs by default
 
 
 def _date(value: str) -> date:
@@ -138,12 +138,27 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    if args.check:
+        from fraudsvc.jobs.worker import check
+
+        healthy, detail = asyncio.run(check(settings))
+        print(detail)
+        return 0 if healthy else 1
+    from fraudsvc.jobs.service import run
+
+    asyncio.run(run(settings))
+    return 0
+
+
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from fraudsvc.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, with_worker=args.with_worker)
     uvicorn.run(
         app,
         host=args.host or settings.api.host,
@@ -362,7 +377,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     web.add_argument("--host", help="bind address (default FRAUDSVC_HOST, 127.0.0.1)")
     web.add_argument("--port", type=int, help="port (default FRAUDSVC_PORT, 8000)")
+    web.add_argument(
+        "--with-worker",
+        action="store_true",
+        help="run the explanation worker in the same process (small installs, the demo)",
+    )
     web.set_defaults(handler=cmd_web)
+
+    wk = sub.add_parser(
+        "worker",
+        help="run the explanation worker (arq on REDIS_URL)",
+        description=(
+            "Run the arq worker that computes LIME explanations (in a process pool) and sweeps "
+            "up explanations left without a job. Serves /healthz, /readyz and /metrics on "
+            "FRAUDSVC_WORKER_METRICS_HOST:FRAUDSVC_WORKER_METRICS_PORT."
+        ),
+    )
+    wk.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 when a worker heartbeat is fresh in Redis, 1 otherwise (for probes)",
+    )
+    wk.set_defaults(handler=cmd_worker)
 
     bf = sub.add_parser(
         "backfill",

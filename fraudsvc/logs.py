@@ -25,6 +25,8 @@ NOISY_LOGGERS = {
     # "Failed to resolve installed pip version": uv environments have no pip, by design
     "mlflow.utils.environment": logging.ERROR,
     "urllib3": logging.WARNING,
+    "httpx": logging.WARNING,  # one line per request of the replay client
+    "arq.worker": logging.WARNING,  # two lines per job; the job logs its own outcome
 }
 
 

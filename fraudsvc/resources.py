@@ -76,7 +76,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         queue = await stack.enter_async_context(open_queue(settings))
 
         async def enqueue(transaction_id: str, correlation_id: str) -> bool:
-            return await queue.enqueue(ExplainJob(transaction_id, correlation_id))
+            outcome = await queue.enqueue(ExplainJob(transaction_id, correlation_id))
+            return outcome != "unavailable"
 
         yield Resources(
             settings=settings,

@@ -127,6 +127,52 @@ class TransactionDetail(Struct):
     label: LabelView | None
 
 
+class ExplanationWeight(Struct):
+    feature: str
+    value: float
+    condition: str
+    """LIME's discretised condition, e.g. `amount_over_customer_mean_30d > 2.10`."""
+    weight: float
+    """Weight of the condition in LIME's local linear model of the fraud probability."""
+
+
+class ExplanationParameters(Struct):
+    num_samples: int
+    num_features: int
+    seed: int
+
+
+class ExplanationOut(Struct):
+    transaction_id: str
+    status: Literal["pending", "running", "done", "failed"]
+    reason: str
+    """Why it was computed: flagged, sampled, all, or requested."""
+    method: str
+    attempts: int
+    model: ModelRef | None
+    score: float | None
+    """The model's score of the stored vector, recomputed by the explanation (equals the
+    prediction's score: the explanation is of that exact model)."""
+    parameters: ExplanationParameters | None
+    weights: list[ExplanationWeight] | None
+    local_prediction: float | None
+    intercept: float | None
+    local_fit_r2: float | None
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: float | None
+    predict_ms: float | None
+    """Of duration_ms, the time spent in the model's own predictions."""
+    error: str | None
+
+
+class ExplanationRequested(Struct):
+    transaction_id: str
+    status: Literal["pending", "running", "done", "failed"]
+    url: str
+
+
 class FieldError(Struct):
     field: str | None
     rule: str

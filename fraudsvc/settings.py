@@ -256,9 +256,7 @@ def known_variables() -> frozenset[str]:
 def is_known_variable(name: str) -> bool:
     """Read by Settings, or by a library under its documented prefix."""
     return (
-        name in known_variables()
-        or name in LIBRARY_VARIABLES
-        or name.startswith(LIBRARY_PREFIXES)
+        name in known_variables() or name in LIBRARY_VARIABLES or name.startswith(LIBRARY_PREFIXES)
     )
 
 

@@ -39,9 +39,11 @@ def service_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, st
 
 
 @asynccontextmanager
-async def running_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def running_service(
+    settings: Settings, with_worker: bool = False
+) -> AsyncIterator[httpx.AsyncClient]:
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, with_worker=with_worker),
         host="127.0.0.1",
         port=0,
         lifespan="on",

@@ -27,7 +27,7 @@ async def healthz() -> LiveOut:
     return LiveOut(status="ok")
 
 
-async def _database() -> CheckOut:
+async def database_check() -> CheckOut:
     try:
         await asyncio.wait_for(queries.ping(), CHECK_TIMEOUT)
     except (DatabaseUnavailable, TimeoutError) as exc:
@@ -49,7 +49,7 @@ async def readyz(resources: NamedDependency[Resources]) -> Response[ReadyOut]:
         if status.loaded
         else str(status.problem),
     )
-    checks = {"database": await _database(), "model": model}
+    checks = {"database": await database_check(), "model": model}
     if resources.queue is not None:
         checks["redis"] = await resources.queue.check()
     ready = checks["database"].ok and checks["model"].ok

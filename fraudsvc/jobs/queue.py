@@ -7,6 +7,8 @@ explanation row stays pending in PostgreSQL and the sweep enqueues it once Redis
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 from arq.connections import ArqRedis
 from loguru import logger
@@ -18,6 +20,7 @@ from fraudsvc.schemas import CheckOut
 from fraudsvc.settings import RedisSettings
 
 CONNECT_TIMEOUT = 1.0
+EnqueueOutcome = Literal["queued", "already_queued", "unavailable"]
 
 
 def connect(settings: RedisSettings) -> ArqRedis:
@@ -41,10 +44,11 @@ class ExplainQueue:
         self.redis = connect(settings)
         self.failures = 0
 
-    async def enqueue(self, job: ExplainJob) -> bool:
-        """True when the job is queued (or already was); False when Redis is unreachable."""
+    async def enqueue(self, job: ExplainJob) -> EnqueueOutcome:
+        """Queue the job; `already_queued` when its id is queued or running (arq refuses it),
+        `unavailable` when Redis cannot be reached (the row stays pending for the sweep)."""
         try:
-            await self.redis.enqueue_job(
+            queued = await self.redis.enqueue_job(
                 EXPLAIN_FUNCTION,
                 msgspec.to_builtins(job),
                 _job_id=job_id(job.transaction_id),
@@ -57,8 +61,8 @@ class ExplainQueue:
                 job.transaction_id,
                 exc,
             )
-            return False
-        return True
+            return "unavailable"
+        return "queued" if queued is not None else "already_queued"
 
     async def depth(self) -> int:
         """Jobs waiting in the queue (arq's queue is a sorted set: its size)."""

@@ -58,7 +58,7 @@ class ModelHolder:
         self.name = settings.mlflow.model_name
         self.alias = settings.mlflow.model_alias
         self._bundle: ModelBundle | None = None
-        self._versions: dict[str, ModelBundle] = {}
+        self._versions: dict[tuple[str, str], ModelBundle] = {}
         self._lock = threading.Lock()
         self.source: str | None = None
         self.problem: str | None = "the model has not been loaded yet"
@@ -131,22 +131,24 @@ class ModelHolder:
         self._pointer.write_text(json.dumps({"version": ref.version, "saved_at": time.time()}))
         self._serve(bundle, "registry")
 
-    def version(self, version: str) -> ModelBundle:
-        """A specific version (the worker explains with the version that scored), cached."""
+    def version(self, version: str, name: str | None = None) -> ModelBundle:
+        """A specific version (the worker explains with the version that scored), from the
+        local copy when there is one, else from the registry; cached in memory."""
+        name = name or self.name
         with self._lock:
-            cached = self._versions.get(version)
+            cached = self._versions.get((name, version))
         if cached is not None:
             return cached
         ms = self.settings.mlflow
         cache = self.settings.paths.model_cache_dir
-        local = registry.cached_model_dir(cache, self.name, version)
+        local = registry.cached_model_dir(cache, name, version)
         if (local / "MLmodel").is_file():
-            bundle = load_bundle(local, name=self.name, version=version)
+            bundle = load_bundle(local, name=name, version=version)
         else:
-            bundle = registry.load_version(ms, self.name, version, cache)
+            bundle = registry.load_version(ms, name, version, cache)
         bundle.check_spec(self.spec)
         with self._lock:
-            self._versions[version] = bundle
+            self._versions[(name, version)] = bundle
         return bundle
 
     def _serve(self, bundle: ModelBundle, source: str) -> None:

@@ -1,0 +1,93 @@
+"""The `explain` job: LIME for one stored prediction, with the model version that scored it.
+
+Idempotent, because arq delivers at least once: a job for an explanation that is done (or gone)
+does nothing, and `finish` only ever completes an explanation once. A failure is retried with
+exponential backoff until FRAUDSVC_EXPLAIN_MAX_TRIES attempts, then the explanation ends as
+failed with the error. A database outage retries later without spending an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from arq import Retry
+from loguru import logger
+
+from fraudsvc.db import explanations
+from fraudsvc.db.engine import DatabaseUnavailable
+from fraudsvc.explain import explain_vector
+from fraudsvc.jobs.payloads import ExplainJob
+from fraudsvc.jobs.state import WorkerState
+
+SCORE_TOLERANCE = 1e-9
+OUTAGE_RETRY_SECONDS = 5
+
+
+class UnfaithfulExplanation(RuntimeError):
+    """The model at hand does not give the stored score: it is not the model that scored."""
+
+
+def backoff(attempts: int) -> int:
+    return int(min(60, 2**attempts))
+
+
+async def explain(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
+    state: WorkerState = ctx["state"]
+    job = msgspec.convert(payload, ExplainJob)
+    with logger.contextualize(correlation_id=job.correlation_id, transaction_id=job.transaction_id):
+        try:
+            outcome = await _explain(state, job)
+        except DatabaseUnavailable as exc:
+            logger.warning("database unavailable, explanation retried later: {}", exc)
+            raise Retry(defer=OUTAGE_RETRY_SECONDS) from exc
+        logger.info("explanation {}", outcome)
+        return outcome
+
+
+async def _explain(state: WorkerState, job: ExplainJob) -> str:
+    settings = state.settings.explain
+    task = await explanations.load_task(job.transaction_id)
+    if task is None:
+        return "skipped: no such explanation"
+    if task.status not in explanations.OPEN:
+        return f"skipped: already {task.status}"
+    attempts = await explanations.claim(job.transaction_id)
+    if attempts is None:
+        return "skipped: finished meanwhile"
+    try:
+        bundle = await asyncio.to_thread(state.models.version, task.model_version, task.model_name)
+        assert bundle.path is not None
+        result = await asyncio.get_running_loop().run_in_executor(
+            state.pool,
+            explain_vector,
+            str(bundle.path),
+            task.features,
+            settings.num_samples,
+            settings.num_features,
+            settings.seed,
+        )
+        if abs(result["score"] - task.score) > SCORE_TOLERANCE:
+            raise UnfaithfulExplanation(
+                f"model {task.model_name} v{task.model_version} scores the stored vector "
+                f"{result['score']:.9f}, but the stored prediction says {task.score:.9f}"
+            )
+    except (asyncio.CancelledError, Retry):
+        raise
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if attempts >= settings.max_tries:
+            await explanations.fail(job.transaction_id, error)
+            logger.error("explanation failed after {} attempts: {}", attempts, error)
+            return "failed"
+        await explanations.retry_later(job.transaction_id, error)
+        logger.warning("explanation attempt {} failed, retrying: {}", attempts, error)
+        raise Retry(defer=backoff(attempts)) from exc
+    result |= {"model_name": task.model_name, "model_version": task.model_version}
+    stored = await explanations.finish(
+        job.transaction_id, result, settings.num_samples, settings.num_features, settings.seed
+    )
+    return "done" if stored else "skipped: another run finished first"

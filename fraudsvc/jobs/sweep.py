@@ -1,0 +1,40 @@
+"""The sweep (an arq cron job): enqueue every explanation that nobody is working on.
+
+That covers a score served while Redis was down (the enqueue failed, the row stayed pending),
+a Redis restart that lost the queue, and a worker that died when Redis lost its job too. The job
+id is deterministic, so an explanation whose job is still queued is not enqueued twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+
+from fraudsvc.db import explanations
+from fraudsvc.jobs.payloads import ExplainJob
+from fraudsvc.jobs.state import WorkerState
+
+RUNNING_GRACE_SECONDS = 30
+
+
+async def sweep(ctx: dict[str, Any]) -> int:
+    state: WorkerState = ctx["state"]
+    es = state.settings.explain
+    rows = await explanations.stale(
+        pending_after=es.sweep_after_seconds,
+        running_after=es.job_timeout_seconds + RUNNING_GRACE_SECONDS,
+    )
+    queued: list[str] = []
+    for row in rows:
+        outcome = await state.queue.enqueue(
+            ExplainJob(transaction_id=row.transaction_id, correlation_id=row.correlation_id or "")
+        )
+        if outcome == "unavailable":
+            break
+        if outcome == "queued":
+            queued.append(row.transaction_id)
+    await explanations.mark_enqueued(queued)
+    if queued:
+        logger.info("sweep enqueued {} explanation(s) left without a job", len(queued))
+    return len(queued)

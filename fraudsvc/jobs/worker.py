@@ -1,0 +1,152 @@
+"""The arq worker around the explanation job and the sweep: standalone (`fraudsvc worker`) or
+inside the web process (`fraudsvc web --with-worker`), built the same way in both.
+
+- Jobs are JSON (never pickle) and carry ids; results are not kept in Redis (keep_result=0): the
+  explanation lives in PostgreSQL, and a finished job's id may be reused by a later request.
+- LIME runs in a process pool started with `spawn` (the worker's own threads make `fork`
+  unsafe), warmed up at startup so no explanation pays for importing LIME.
+- A heartbeat key in Redis (`<queue>:health-check`) is refreshed every few seconds;
+  `fraudsvc worker --check` reads it, and the worker's HTTP port answers /healthz and /readyz.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from arq import Worker, cron, func
+from loguru import logger
+from redis.exceptions import RedisError
+
+from fraudsvc.explain import warm_up
+from fraudsvc.jobs.explain_job import explain
+from fraudsvc.jobs.payloads import EXPLAIN_FUNCTION, deserialize, serialize
+from fraudsvc.jobs.queue import ExplainQueue, connect
+from fraudsvc.jobs.state import WorkerState
+from fraudsvc.jobs.sweep import sweep
+from fraudsvc.model.loader import ModelHolder
+from fraudsvc.settings import Settings
+
+SWEEP_EVERY_SECONDS = 10
+HEALTH_CHECK_SECONDS = 5
+EXTRA_ARQ_TRIES = 3
+"""arq may retry a job a few more times than our attempt budget: database outages retry without
+spending an attempt. Past arq's budget the row stays open and the sweep enqueues it again."""
+
+
+def health_check_key(settings: Settings) -> str:
+    return f"{settings.redis.queue_name}:health-check"
+
+
+@dataclass
+class RunningWorker:
+    worker: Worker
+    task: asyncio.Task[None]
+    state: WorkerState
+
+    @property
+    def alive(self) -> bool:
+        return not self.task.done()
+
+
+def build_worker(state: WorkerState, *, burst: bool = False) -> Worker:
+    settings = state.settings
+    es = settings.explain
+    return Worker(
+        functions=[
+            func(
+                explain,
+                name=EXPLAIN_FUNCTION,
+                timeout=es.job_timeout_seconds,
+                max_tries=es.max_tries + EXTRA_ARQ_TRIES,
+            )
+        ],
+        cron_jobs=[
+            cron(
+                sweep,
+                name="sweep",
+                second=set(range(0, 60, SWEEP_EVERY_SECONDS)),
+                run_at_startup=True,
+                unique=True,
+                # arq hands a crashed worker's jobs on after the longest function timeout + 10 s,
+                # so the sweep must not have a longer timeout than the explanation job
+                timeout=es.job_timeout_seconds,
+            )
+        ],
+        queue_name=settings.redis.queue_name,
+        redis_pool=connect(settings.redis),
+        burst=burst,
+        handle_signals=False,
+        max_jobs=settings.worker.max_jobs,
+        job_timeout=es.job_timeout_seconds,
+        keep_result=0,
+        poll_delay=0.1,
+        max_tries=es.max_tries + EXTRA_ARQ_TRIES,
+        health_check_interval=HEALTH_CHECK_SECONDS,
+        health_check_key=health_check_key(settings),
+        ctx={"state": state},
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        log_results=False,
+    )
+
+
+@asynccontextmanager
+async def open_process_pool(settings: Settings) -> AsyncIterator[ProcessPoolExecutor]:
+    size = settings.explain.processes
+    pool = ProcessPoolExecutor(
+        max_workers=size, mp_context=multiprocessing.get_context("spawn"), initializer=warm_up
+    )
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(*(loop.run_in_executor(pool, warm_up) for _ in range(size)))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings, models: ModelHolder) -> AsyncIterator[RunningWorker]:
+    """Run an arq worker in this event loop until the block ends. The database pool must be
+    open already (the worker shares the process's pool)."""
+    async with AsyncExitStack() as stack:
+        pool = await stack.enter_async_context(open_process_pool(settings))
+        queue = ExplainQueue(settings.redis)
+        stack.push_async_callback(queue.close)
+        state = WorkerState(settings=settings, models=models, queue=queue, pool=pool)
+        worker = build_worker(state)
+        task = asyncio.create_task(worker.async_run(), name="arq-worker")
+        logger.info(
+            "worker started: queue {}, {} LIME process(es), {} job(s) at a time",
+            settings.redis.queue_name,
+            settings.explain.processes,
+            settings.worker.max_jobs,
+        )
+        try:
+            yield RunningWorker(worker=worker, task=task, state=state)
+        finally:
+            # cancels running jobs, which arq puts back on the queue at once
+            await worker.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            logger.info("worker stopped")
+
+
+async def check(settings: Settings) -> tuple[bool, str]:
+    """Whether a worker heartbeat is fresh (for exec probes: `fraudsvc worker --check`)."""
+    redis = connect(settings.redis)
+    try:
+        beat = await redis.get(health_check_key(settings))
+    except (RedisError, OSError) as exc:
+        return False, f"Redis unreachable: {exc}"
+    finally:
+        await redis.aclose(close_connection_pool=True)
+    if beat is None:
+        return False, f"no worker heartbeat on queue {settings.redis.queue_name}"
+    return True, beat.decode()

@@ -1,0 +1,280 @@
+"""Explanations end to end with the real Redis, PostgreSQL and MLflow store: the job, its
+idempotency, Redis outages, failures, the embedded worker, and a worker killed mid-job."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from fraudsvc.explain import explain_vector
+from fraudsvc.jobs.worker import RunningWorker, running_worker
+from fraudsvc.model import registry
+from fraudsvc.model.loader import ModelHolder
+from fraudsvc.settings import Settings
+from tests.service import running_service, service_env
+
+pytestmark = pytest.mark.slow
+FAST_LIME = {"FRAUDSVC_LIME_NUM_SAMPLES": "500", "FRAUDSVC_EXPLAIN_PROCESSES": "1"}
+
+
+def tx(**overrides: Any) -> dict[str, Any]:
+    return {
+        "transaction_id": "w-" + secrets.token_hex(6),
+        "timestamp": "2026-03-02T12:30:00Z",
+        "customer_id": "C-" + secrets.token_hex(3),
+        "terminal_id": "T-" + secrets.token_hex(3),
+        "amount": 42.0,
+        **overrides,
+    }
+
+
+@asynccontextmanager
+async def worker_for(settings: Settings) -> AsyncIterator[RunningWorker]:
+    """An in-process worker sharing the running service's database pool."""
+    async with running_worker(settings, ModelHolder(settings)) as running:
+        yield running
+
+
+async def wait_status(
+    client: httpx.AsyncClient, transaction_id: str, wanted: str, seconds: float = 60
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for _ in range(int(seconds / 0.1)):
+        response = await client.get(f"/v1/transactions/{transaction_id}/explanation")
+        body = response.json()
+        if body.get("status") == wanted:
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"explanation of {transaction_id} is {body.get('status')}, not {wanted}")
+
+
+async def test_a_flagged_or_requested_transaction_is_explained_with_its_model(
+    registry_dir: Path, database_url: str
+) -> None:
+    settings = Settings.from_env(
+        service_env(registry_dir, database_url, FRAUDSVC_EXPLAIN="all", **FAST_LIME)
+    )
+    body = tx()
+    async with running_service(settings) as client, worker_for(settings):
+        scored = (await client.post("/v1/transactions", json=body)).json()
+        assert scored["explanation"]["status"] == "pending"
+        explanation = await wait_status(client, body["transaction_id"], "done")
+        response = await client.get(scored["explanation"]["url"])
+    assert response.status_code == 200
+    assert explanation["model"] == scored["model"]
+    assert explanation["score"] == pytest.approx(scored["score"], abs=1e-12)
+    assert explanation["parameters"] == {"num_samples": 500, "num_features": 10, "seed": 42}
+    assert explanation["attempts"] == 1
+    assert explanation["reason"] == "all"
+    assert len(explanation["weights"]) == 10
+    first = explanation["weights"][0]
+    assert set(first) == {"feature", "value", "condition", "weight"}
+    assert first["feature"] in first["condition"]
+    assert 0 <= explanation["predict_ms"] <= explanation["duration_ms"]
+
+
+async def test_requests_are_idempotent_and_404s_say_which(
+    registry_dir: Path, database_url: str
+) -> None:
+    settings = Settings.from_env(service_env(registry_dir, database_url, FRAUDSVC_EXPLAIN="none"))
+    body = tx()
+    tid = body["transaction_id"]
+    async with running_service(settings) as client:
+        unknown = await client.get("/v1/transactions/nothing-here/explanation")
+        scored = (await client.post("/v1/transactions", json=body)).json()
+        not_requested = await client.get(f"/v1/transactions/{tid}/explanation")
+        first = await client.post(f"/v1/transactions/{tid}/explanation")
+        second = await client.post(f"/v1/transactions/{tid}/explanation")
+        pending = await client.get(f"/v1/transactions/{tid}/explanation")
+    assert scored["explanation"]["status"] == "not_requested"
+    assert unknown.status_code == 404
+    assert "unknown transaction" in unknown.json()["message"]
+    assert not_requested.status_code == 404
+    assert "no explanation was requested" in not_requested.json()["message"]
+    assert first.status_code == second.status_code == 202
+    assert (
+        first.json()
+        == second.json()
+        == {
+            "transaction_id": tid,
+            "status": "pending",
+            "url": f"/v1/transactions/{tid}/explanation",
+        }
+    )
+    assert pending.status_code == 202
+    assert pending.json()["reason"] == "requested"
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetchval(
+            "SELECT count(*) FROM explanations WHERE transaction_id = $1", tid
+        )
+    finally:
+        await connection.close()
+    assert rows == 1
+
+
+def test_the_same_vector_and_seed_give_the_same_explanation(registry_dir: Path) -> None:
+    settings = Settings.from_env({"FRAUDSVC_DATA_DIR": str(registry_dir)})
+    ms = settings.mlflow
+    bundle = registry.load_version(ms, ms.model_name, "1", settings.paths.model_cache_dir)
+    assert bundle.path is not None
+    vector = [float(v) for v in bundle.background[7]]
+    one = explain_vector(str(bundle.path), vector, 800, 10, seed=42)
+    two = explain_vector(str(bundle.path), vector, 800, 10, seed=42)
+    other = explain_vector(str(bundle.path), vector, 800, 10, seed=7)
+    for key in ("weights", "local_prediction", "intercept", "score"):
+        assert one[key] == two[key]
+    assert one["weights"] != other["weights"]
+    assert one["score"] == other["score"]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_scores_survive_redis_down_and_the_sweep_sends_them_later(
+    registry_dir: Path, database_url: str
+) -> None:
+    env = service_env(
+        registry_dir,
+        database_url,
+        FRAUDSVC_EXPLAIN="all",
+        FRAUDSVC_SWEEP_AFTER_SECONDS="1",
+        **FAST_LIME,
+    )
+    no_redis = Settings.from_env({**env, "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"})
+    bodies = [tx() for _ in range(3)]
+    async with running_service(no_redis) as client:
+        answers = [await client.post("/v1/transactions", json=b) for b in bodies]
+        ready = (await client.get("/readyz")).json()
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert {a.json()["explanation"]["status"] for a in answers} == {"pending"}
+    assert ready["ready"] is True
+    assert ready["checks"]["redis"]["ok"] is False
+
+    settings = Settings.from_env(env)  # Redis is back
+    async with running_service(settings) as client, worker_for(settings):
+        done = [await wait_status(client, b["transaction_id"], "done") for b in bodies]
+    assert all(d["attempts"] == 1 for d in done)
+
+
+async def test_a_job_that_keeps_failing_ends_failed_with_the_error(
+    registry_dir: Path, database_url: str
+) -> None:
+    settings = Settings.from_env(
+        service_env(
+            registry_dir,
+            database_url,
+            FRAUDSVC_EXPLAIN="none",
+            FRAUDSVC_EXPLAIN_MAX_TRIES="2",
+            **FAST_LIME,
+        )
+    )
+    body = tx()
+    tid = body["transaction_id"]
+    async with running_service(settings) as client:
+        await client.post("/v1/transactions", json=body)
+        connection = await asyncpg.connect(database_url)
+        try:  # a prediction whose model version no registry has: every attempt fails
+            await connection.execute(
+                "UPDATE predictions SET model_version = '999' WHERE transaction_id = $1", tid
+            )
+        finally:
+            await connection.close()
+        async with worker_for(settings):
+            await client.post(f"/v1/transactions/{tid}/explanation")
+            failed = await wait_status(client, tid, "failed", seconds=30)
+        retried = await client.post(f"/v1/transactions/{tid}/explanation")
+    assert failed["attempts"] == 2
+    assert "999" in failed["error"]
+    assert failed["weights"] is None
+    assert retried.json()["status"] == "pending"
+
+
+async def test_web_with_worker_explains_in_one_process(
+    registry_dir: Path, database_url: str
+) -> None:
+    settings = Settings.from_env(
+        service_env(registry_dir, database_url, FRAUDSVC_EXPLAIN="all", **FAST_LIME)
+    )
+    body = tx()
+    async with running_service(settings, with_worker=True) as client:
+        await client.post("/v1/transactions", json=body)
+        done = await wait_status(client, body["transaction_id"], "done")
+    assert done["status"] == "done"
+
+
+def worker_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fraudsvc.cli", "worker"],
+        env={**os.environ, **env, "FRAUDSVC_WORKER_METRICS_PORT": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: SIGKILL takes its LIME processes too
+    )
+
+
+async def test_a_worker_killed_mid_job_leaves_exactly_one_explanation_each(
+    registry_dir: Path, database_url: str
+) -> None:
+    env = service_env(
+        registry_dir,
+        database_url,
+        FRAUDSVC_EXPLAIN="all",
+        FRAUDSVC_LIME_NUM_SAMPLES="20000",  # about half a second a job: there is a middle
+        FRAUDSVC_EXPLAIN_PROCESSES="1",
+        FRAUDSVC_JOB_TIMEOUT_SECONDS="4",  # arq hands a crashed job on after 4 + 10 s
+    )
+    settings = Settings.from_env(env)
+    bodies = [tx() for _ in range(4)]
+    async with running_service(settings) as client:
+        first = worker_process(env)
+        for b in bodies:
+            await client.post("/v1/transactions", json=b)
+        connection = await asyncpg.connect(database_url)
+        try:
+            for _ in range(300):
+                running = await connection.fetchval(
+                    "SELECT count(*) FROM explanations WHERE status = 'running' "
+                    "AND transaction_id = ANY($1)",
+                    [b["transaction_id"] for b in bodies],
+                )
+                if running:
+                    break
+                await asyncio.sleep(0.1)
+            assert running, "no job started"
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+            second = worker_process(env)
+            try:
+                done = [
+                    await wait_status(client, b["transaction_id"], "done", seconds=90)
+                    for b in bodies
+                ]
+            finally:
+                os.killpg(second.pid, signal.SIGTERM)
+                second.wait(timeout=30)
+            rows = await connection.fetch(
+                "SELECT transaction_id, attempts FROM explanations WHERE transaction_id = ANY($1)",
+                [b["transaction_id"] for b in bodies],
+            )
+        finally:
+            await connection.close()
+    assert len(rows) == len(bodies)
+    assert {d["status"] for d in done} == {"done"}
+    assert max(r["attempts"] for r in rows) == 2  # the interrupted one ran again, once
