@@ -22,6 +22,8 @@ from fraudsvc.api.transactions import TransactionsController
 from fraudsvc.pipeline import Scorer
 from fraudsvc.resources import Resources, open_resources
 from fraudsvc.settings import Settings, SettingsError
+from fraudsvc.telemetry.metrics import WebMetrics
+from fraudsvc.telemetry.web import metrics_route
 
 DESCRIPTION = """Real-time fraud scoring. `POST /v1/transactions` answers within milliseconds
 with a fraud score, a decision (allow / review / block) with the thresholds used, the model
@@ -48,16 +50,24 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             ]
         )
 
+    metrics = WebMetrics()
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        app.state.metrics = metrics
+        async with open_resources(settings, metrics) as resources:
             app.state.resources = resources
             if not with_worker:
                 yield
                 return
+            from fraudsvc.jobs.service import probe_app, serving
             from fraudsvc.jobs.worker import running_worker
 
-            async with running_worker(settings, resources.models):
+            w = settings.worker
+            async with (
+                running_worker(settings, resources.models) as running,
+                serving(probe_app(running), w.metrics_host, w.metrics_port),
+            ):
                 yield
 
     v1 = Router(
@@ -66,14 +76,14 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
         guards=[ApiKeyGuard(settings.api)],
     )
     return Litestar(
-        route_handlers=[v1, healthz, readyz],
+        route_handlers=[v1, healthz, readyz, metrics_route],
         lifespan=[lifespan],
         dependencies={
             "resources": Provide(_resources, sync_to_thread=False),
             "scorer": Provide(_scorer, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestContextMiddleware()],
+        middleware=[RequestContextMiddleware(metrics)],
         openapi_config=OpenAPIConfig(
             title="fraudsvc",
             version=__version__,

@@ -454,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"fraudsvc: {exc}", file=sys.stderr)
         return 2
-    from fraudsvc.logs import setup_logging
+    from fraudsvc.telemetry.logs import setup_logging
 
     fmt: Literal["json", "text"]
     if settings.telemetry.log_format == "auto":

@@ -44,6 +44,8 @@ class Scored:
     prediction: PredictionOut
     replay: bool
     timings: dict[str, float]
+    vector: list[float] | None = None
+    explain_reason: str | None = None
 
 
 def explanation_url(transaction_id: str) -> str:
@@ -182,7 +184,13 @@ class Scorer:
             "persist": written - scored,
             "enqueue": done - written,
         }
-        return Scored(prediction=prediction, replay=False, timings=timings)
+        return Scored(
+            prediction=prediction,
+            replay=False,
+            timings=timings,
+            vector=vector,
+            explain_reason=explain,
+        )
 
     async def _replay(self, body: TransactionBody) -> Scored:
         stored = await queries.fetch_transaction(body.transaction_id)

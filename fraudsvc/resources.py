@@ -21,6 +21,9 @@ from fraudsvc.jobs.queue import ExplainQueue
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.pipeline import Scorer
 from fraudsvc.settings import Settings
+from fraudsvc.telemetry.drift import DriftMonitor
+from fraudsvc.telemetry.metrics import WebMetrics
+from fraudsvc.telemetry.web import follow_model, zero
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Resources:
     models: ModelHolder
     queue: ExplainQueue | None
     scorer: Scorer
+    metrics: WebMetrics
+    drift: DriftMonitor
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -48,8 +53,12 @@ async def open_database(settings: Settings) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def open_models(settings: Settings, follow: bool = True) -> AsyncIterator[ModelHolder]:
+async def open_models(
+    settings: Settings, metrics: WebMetrics | None = None, follow: bool = True
+) -> AsyncIterator[ModelHolder]:
     models = ModelHolder(settings)
+    if metrics is not None:
+        follow_model(metrics, models)
     await models.load()
     task = asyncio.create_task(models.follow(), name="model-follower") if follow else None
     try:
@@ -69,19 +78,29 @@ async def open_queue(settings: Settings) -> AsyncIterator[ExplainQueue]:
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+async def open_resources(settings: Settings, metrics: WebMetrics) -> AsyncIterator[Resources]:
+    """Everything the web process serves with (the worker builds its own set)."""
     async with AsyncExitStack() as stack:
+        zero(metrics)
         await stack.enter_async_context(open_database(settings))
-        models = await stack.enter_async_context(open_models(settings))
+        models = await stack.enter_async_context(open_models(settings, metrics))
         queue = await stack.enter_async_context(open_queue(settings))
 
         async def enqueue(transaction_id: str, correlation_id: str) -> bool:
             outcome = await queue.enqueue(ExplainJob(transaction_id, correlation_id))
+            if outcome == "unavailable":
+                metrics.redis_errors.inc({"operation": "enqueue"})
             return outcome != "unavailable"
 
+        t = settings.telemetry
+        drift = DriftMonitor(models, metrics, t.monitor_window, t.monitor_interval_seconds)
+        drift_task = asyncio.create_task(drift.run(), name="drift-monitor")
+        stack.push_async_callback(_cancel, drift_task)
         yield Resources(
             settings=settings,
             models=models,
             queue=queue,
             scorer=Scorer(settings, models, enqueue),
+            metrics=metrics,
+            drift=drift,
         )

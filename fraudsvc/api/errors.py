@@ -121,8 +121,11 @@ def on_http(_: AnyRequest, exc: HTTPException) -> Response[bytes]:
     )
 
 
-def on_database(_: AnyRequest, exc: DatabaseUnavailable) -> Response[bytes]:
+def on_database(request: AnyRequest, exc: DatabaseUnavailable) -> Response[bytes]:
     logger.warning("database unavailable: {}", exc)
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.db_errors.inc({"source": "api"})
     return error_response(
         HTTP_503_SERVICE_UNAVAILABLE,
         "database_unavailable",

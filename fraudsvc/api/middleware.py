@@ -15,10 +15,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from loguru import logger
 
 from fraudsvc.api.context import CORRELATION_HEADER, correlation_id, new_correlation_id
+from fraudsvc.telemetry.metrics import WebMetrics
 
 
 class RequestContextMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
+
+    def __init__(self, metrics: WebMetrics) -> None:
+        self.metrics = metrics
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         offered = None
@@ -42,14 +46,17 @@ class RequestContextMiddleware(ASGIMiddleware):
                 ]
             await send(message)
 
+        route = scope.get("path_template", scope["path"])
+        method = str(scope.get("method"))
         try:
             with logger.contextualize(correlation_id=cid):
                 await next_app(scope, receive, send_with_id)
+                elapsed = time.perf_counter() - started
                 logger.bind(
-                    method=scope.get("method"),
-                    route=scope.get("path_template", scope["path"]),
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    method=method, route=route, status=status, duration_ms=round(elapsed * 1000, 3)
                 ).debug("request")
         finally:
             correlation_id.reset(token)
+        if route != "/metrics":  # scrapes would drown the request rate
+            self.metrics.requests.inc({"method": method, "route": route, "status": str(status)})
+            self.metrics.request_seconds.observe({"method": method, "route": route}, elapsed)

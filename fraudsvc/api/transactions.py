@@ -16,7 +16,8 @@ from fraudsvc.contract import ID_PATTERN
 from fraudsvc.db import queries
 from fraudsvc.errors import NotFound
 from fraudsvc.features import FEATURE_SPEC
-from fraudsvc.pipeline import Scorer, prediction_out
+from fraudsvc.pipeline import prediction_out
+from fraudsvc.resources import Resources
 from fraudsvc.schemas import (
     LabelIn,
     LabelOut,
@@ -26,6 +27,7 @@ from fraudsvc.schemas import (
     TransactionIn,
     TransactionView,
 )
+from fraudsvc.telemetry.web import observe_scored
 
 REPLAY_HEADER = "X-Idempotent-Replay"
 TransactionId = Annotated[
@@ -69,12 +71,17 @@ class TransactionsController(Controller):
     async def score(
         self,
         data: Annotated[TransactionIn, Body(examples=[SCORE_EXAMPLE])],
-        scorer: NamedDependency[Scorer],
+        resources: NamedDependency[Resources],
         reasons: Annotated[
             bool, Parameter(description="compute reasons for every decision, not only flagged")
         ] = False,
     ) -> Response[PredictionOut]:
-        result = await scorer.score(data, current_correlation_id(), want_reasons=reasons)
+        result = await resources.scorer.score(data, current_correlation_id(), want_reasons=reasons)
+        observe_scored(resources.metrics, result)
+        if result.vector is not None:
+            resources.drift.record(
+                result.vector, result.prediction.score, result.prediction.model.version
+            )
         if result.replay:
             return Response(
                 result.prediction, status_code=HTTP_200_OK, headers={REPLAY_HEADER: "true"}

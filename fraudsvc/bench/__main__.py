@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fraudsvc.bench import offline
 from fraudsvc.bench.report import Report
-from fraudsvc.logs import setup_logging
 from fraudsvc.settings import Settings
+from fraudsvc.telemetry.logs import setup_logging
 
 SECTIONS = ("offline",)
 

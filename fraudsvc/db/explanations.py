@@ -31,6 +31,7 @@ class ExplanationTask:
     model_version: str
     correlation_id: str | None
     trace_context: str | None
+    requested_at: datetime
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ async def load_task(transaction_id: str) -> ExplanationTask | None:
     async with outage_guard():
         rows = await Explanation.raw(
             "SELECT e.transaction_id, e.status, e.attempts, e.correlation_id, e.trace_context, "
+            "e.requested_at, "
             "p.features, p.score, p.model_name, p.model_version "
             "FROM explanations AS e JOIN predictions AS p USING (transaction_id) "
             "WHERE e.transaction_id = {}",
@@ -115,6 +117,7 @@ async def load_task(transaction_id: str) -> ExplanationTask | None:
         model_version=r["model_version"],
         correlation_id=r["correlation_id"],
         trace_context=r["trace_context"],
+        requested_at=r["requested_at"],
     )
 
 

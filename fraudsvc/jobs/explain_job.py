@@ -9,6 +9,8 @@ failed with the error. A database outage retries later without spending an attem
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -35,13 +37,23 @@ def backoff(attempts: int) -> int:
 
 async def explain(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     state: WorkerState = ctx["state"]
+    metrics = state.metrics
     job = msgspec.convert(payload, ExplainJob)
+    started = time.perf_counter()
     with logger.contextualize(correlation_id=job.correlation_id, transaction_id=job.transaction_id):
         try:
             outcome = await _explain(state, job)
         except DatabaseUnavailable as exc:
+            metrics.db_errors.inc({"source": "job"})
+            metrics.jobs.inc({"outcome": "retried"})
             logger.warning("database unavailable, explanation retried later: {}", exc)
             raise Retry(defer=OUTAGE_RETRY_SECONDS) from exc
+        except Retry:
+            metrics.jobs.inc({"outcome": "retried"})
+            raise
+        finally:
+            metrics.job_seconds.observe({}, time.perf_counter() - started)
+        metrics.jobs.inc({"outcome": outcome.split(":")[0]})
         logger.info("explanation {}", outcome)
         return outcome
 
@@ -90,4 +102,10 @@ async def _explain(state: WorkerState, job: ExplainJob) -> str:
     stored = await explanations.finish(
         job.transaction_id, result, settings.num_samples, settings.num_features, settings.seed
     )
-    return "done" if stored else "skipped: another run finished first"
+    if not stored:
+        return "skipped: another run finished first"
+    metrics = state.metrics
+    metrics.lime_seconds.observe({}, result["seconds"])
+    metrics.model_seconds.observe({}, result["predict_seconds"])
+    metrics.lag.observe({}, (datetime.now(UTC) - task.requested_at).total_seconds())
+    return "done"

@@ -15,7 +15,7 @@ from aiohttp import web
 from loguru import logger
 
 from fraudsvc.api.health import database_check
-from fraudsvc.jobs.worker import RunningWorker, running_worker
+from fraudsvc.jobs.worker import RunningWorker, refresh_queue_depth, running_worker
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.resources import open_database
 from fraudsvc.schemas import CheckOut, ReadyOut, encode
@@ -45,9 +45,15 @@ def probe_app(
         ready = all(c.ok for c in checks.values())
         return _json(ReadyOut(ready=ready, checks=checks), status=200 if ready else 503)
 
+    async def metrics(request: web.Request) -> web.Response:
+        await refresh_queue_depth(running.state)
+        content, headers = running.state.metrics.render(request.headers.getall("Accept", []))
+        return web.Response(body=content, headers=headers)
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     for path, handler in (extra_routes or {}).items():
         app.router.add_get(path, handler)
     return app

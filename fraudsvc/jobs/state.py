@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fraudsvc.jobs.queue import ExplainQueue
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.settings import Settings
+from fraudsvc.telemetry.metrics import WorkerMetrics
 
 
 @dataclass
@@ -16,3 +17,4 @@ class WorkerState:
     models: ModelHolder
     queue: ExplainQueue
     pool: ProcessPoolExecutor
+    metrics: WorkerMetrics

@@ -35,6 +35,9 @@ async def sweep(ctx: dict[str, Any]) -> int:
         if outcome == "queued":
             queued.append(row.transaction_id)
     await explanations.mark_enqueued(queued)
+    state.metrics.swept.add({}, len(queued))
+    for status, count in (await explanations.open_counts()).items():
+        state.metrics.open.set({"status": status}, count)
     if queued:
         logger.info("sweep enqueued {} explanation(s) left without a job", len(queued))
     return len(queued)

@@ -31,12 +31,35 @@ from fraudsvc.jobs.state import WorkerState
 from fraudsvc.jobs.sweep import sweep
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.settings import Settings
+from fraudsvc.telemetry.metrics import WorkerMetrics
 
 SWEEP_EVERY_SECONDS = 10
 HEALTH_CHECK_SECONDS = 5
 EXTRA_ARQ_TRIES = 3
 """arq may retry a job a few more times than our attempt budget: database outages retry without
 spending an attempt. Past arq's budget the row stays open and the sweep enqueues it again."""
+
+
+JOB_OUTCOMES = ("done", "failed", "retried", "skipped")
+
+
+def zero(metrics: WorkerMetrics) -> None:
+    """Start every known series at zero, so rates and panels have data from the first scrape."""
+    for outcome in JOB_OUTCOMES:
+        metrics.jobs.add({"outcome": outcome}, 0)
+    for status in ("pending", "running"):
+        metrics.open.set({"status": status}, 0)
+    metrics.queue_depth.set({}, 0)
+    metrics.swept.add({}, 0)
+    metrics.db_errors.add({"source": "job"}, 0)
+    metrics.redis_errors.add({"operation": "queue_depth"}, 0)
+
+
+async def refresh_queue_depth(state: WorkerState) -> None:
+    try:
+        state.metrics.queue_depth.set({}, await state.queue.depth())
+    except (RedisError, OSError):
+        state.metrics.redis_errors.inc({"operation": "queue_depth"})
 
 
 def health_check_key(settings: Settings) -> str:
@@ -111,14 +134,20 @@ async def open_process_pool(settings: Settings) -> AsyncIterator[ProcessPoolExec
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings, models: ModelHolder) -> AsyncIterator[RunningWorker]:
+async def running_worker(
+    settings: Settings, models: ModelHolder, metrics: WorkerMetrics | None = None
+) -> AsyncIterator[RunningWorker]:
     """Run an arq worker in this event loop until the block ends. The database pool must be
     open already (the worker shares the process's pool)."""
     async with AsyncExitStack() as stack:
         pool = await stack.enter_async_context(open_process_pool(settings))
         queue = ExplainQueue(settings.redis)
         stack.push_async_callback(queue.close)
-        state = WorkerState(settings=settings, models=models, queue=queue, pool=pool)
+        metrics = metrics or WorkerMetrics()
+        zero(metrics)
+        state = WorkerState(
+            settings=settings, models=models, queue=queue, pool=pool, metrics=metrics
+        )
         worker = build_worker(state)
         task = asyncio.create_task(worker.async_run(), name="arq-worker")
         logger.info(

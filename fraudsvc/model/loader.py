@@ -64,7 +64,8 @@ class ModelHolder:
         self.problem: str | None = "the model has not been loaded yet"
         self.loaded_at: datetime | None = None
         self.last_check: datetime | None = None
-        self.listeners: list[Callable[[ModelBundle, str], None]] = []
+        self.listeners: list[Callable[[str], None]] = []
+        """Called with "loaded", "refused" or "registry_unreachable" (metrics listen)."""
 
     # ------------------------------------------------------------------ serving side
 
@@ -166,10 +167,14 @@ class ModelHolder:
                 bundle.thresholds.review,
                 bundle.thresholds.block,
             )
-            for listener in self.listeners:
-                listener(bundle, source)
+            self._emit("loaded")
+
+    def _emit(self, event: str) -> None:
+        for listener in self.listeners:
+            listener(event)
 
     def _refused(self, version: str, why: str) -> None:
+        self._emit("refused")
         if self._bundle is None:
             self.problem = f"model {self.name} v{version} refused: {why}"
             logger.error(self.problem)
@@ -183,6 +188,7 @@ class ModelHolder:
             )
 
     def _registry_down(self, why: str) -> None:
+        self._emit("registry_unreachable")
         if self._bundle is not None:
             logger.warning("registry unreachable, still serving v{}: {}", self._bundle.version, why)
             return

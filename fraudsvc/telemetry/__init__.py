@@ -1,0 +1,1 @@
+"""Telemetry: Prometheus metrics (aioprometheus), OpenTelemetry traces, loguru JSON logs, drift."""

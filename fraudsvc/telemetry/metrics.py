@@ -1,0 +1,171 @@
+"""The Prometheus metrics of the web and worker processes (aioprometheus).
+
+Each process builds its own set with its own registry (no module-level collectors), serves it on
+/metrics, and is the only writer. Names follow Prometheus conventions: base units (`_seconds`),
+counters end in `_total`, route labels are templates (`/v1/transactions/{transaction_id:str}`),
+never raw ids. The dashboards and alert rules in observability/ read exactly these names; a test
+compares them with a live /metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aioprometheus.collectors import Counter, Gauge, Histogram, Registry
+from aioprometheus.metricdict import MetricDict
+from aioprometheus.renderer import render
+
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5, 2.0)
+SCORE_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99)
+JOB_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+
+
+class MetricSet:
+    """A registry and the way to render it."""
+
+    def __init__(self) -> None:
+        self.registry = Registry()
+
+    def render(self, accept_headers: Sequence[str]) -> tuple[bytes, dict[str, str]]:
+        content, headers = render(self.registry, list(accept_headers))
+        return content, dict(headers)
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.registry.collectors)
+
+
+def reset(gauge: Gauge) -> None:
+    """Drop every label set of a gauge (an info gauge whose labels changed)."""
+    gauge.values = MetricDict()  # type: ignore[no-untyped-call]
+
+
+class WebMetrics(MetricSet):
+    def __init__(self) -> None:
+        super().__init__()
+        r = self.registry
+        self.requests = Counter(
+            "fraudsvc_http_requests_total", "HTTP requests by route template and status", registry=r
+        )
+        self.request_seconds = Histogram(
+            "fraudsvc_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.stage_seconds = Histogram(
+            "fraudsvc_scoring_stage_seconds",
+            "Time of each stage of the scoring path (history, score, persist, enqueue)",
+            registry=r,
+            buckets=STAGE_BUCKETS,
+        )
+        self.scores = Histogram(
+            "fraudsvc_prediction_score", "Fraud scores of new predictions", registry=r,
+            buckets=SCORE_BUCKETS,
+        )  # fmt: skip
+        self.decisions = Counter(
+            "fraudsvc_decisions_total", "Decisions of new predictions by outcome", registry=r
+        )
+        self.replays = Counter(
+            "fraudsvc_idempotent_replays_total",
+            "Repeated transactions answered from storage",
+            registry=r,
+        )
+        self.explanations = Counter(
+            "fraudsvc_explanations_requested_total",
+            "Explanations requested, by reason (flagged, sampled, all, requested)",
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "fraudsvc_model_info",
+            "The served model (value 1), by name, version, source",
+            registry=r,
+        )
+        self.model_loaded = Gauge(
+            "fraudsvc_model_loaded", "1 when a model is loaded and scoring works", registry=r
+        )
+        self.model_events = Counter(
+            "fraudsvc_model_reloads_total",
+            "Model (re)load events by outcome (loaded, refused, registry_unreachable)",
+            registry=r,
+        )
+        self.db_errors = Counter(
+            "fraudsvc_db_errors_total", "Requests that found PostgreSQL unavailable", registry=r
+        )
+        self.redis_errors = Counter(
+            "fraudsvc_redis_errors_total", "Redis operations that failed", registry=r
+        )
+        self.drift = Gauge(
+            "fraudsvc_drift_psi",
+            "Population stability index of recent predictions against the training reference",
+            registry=r,
+        )
+        self.drift_window = Gauge(
+            "fraudsvc_drift_window_predictions",
+            "Predictions in the window the drift gauges were computed on",
+            registry=r,
+        )
+
+
+class WorkerMetrics(MetricSet):
+    def __init__(self) -> None:
+        super().__init__()
+        r = self.registry
+        self.jobs = Counter(
+            "fraudsvc_explain_jobs_total",
+            "Explanation jobs by outcome (done, failed, retried, skipped)",
+            registry=r,
+        )
+        self.job_seconds = Histogram(
+            "fraudsvc_explain_job_duration_seconds",
+            "Wall time of explanation jobs",
+            registry=r,
+            buckets=JOB_BUCKETS,
+        )
+        self.lime_seconds = Histogram(
+            "fraudsvc_explain_lime_seconds",
+            "LIME computation time per explanation (in the process pool)",
+            registry=r,
+            buckets=JOB_BUCKETS,
+        )
+        self.model_seconds = Histogram(
+            "fraudsvc_explain_model_seconds",
+            "Of the LIME time, the time spent in the model's own predictions",
+            registry=r,
+            buckets=JOB_BUCKETS,
+        )
+        self.lag = Histogram(
+            "fraudsvc_explain_lag_seconds",
+            "Time from the explanation's request (the score) to its result",
+            registry=r,
+            buckets=LAG_BUCKETS,
+        )
+        self.queue_depth = Gauge(
+            "fraudsvc_explain_queue_depth",
+            "Explanation jobs waiting in the arq queue (size of its Redis sorted set)",
+            registry=r,
+        )
+        self.open = Gauge(
+            "fraudsvc_explanations_open",
+            "Explanations not finished, by status (pending, running), from PostgreSQL",
+            registry=r,
+        )
+        self.swept = Counter(
+            "fraudsvc_sweep_enqueued_total",
+            "Explanations the sweep enqueued because they had no job",
+            registry=r,
+        )
+        self.db_errors = Counter(
+            "fraudsvc_db_errors_total", "Jobs that found PostgreSQL unavailable", registry=r
+        )
+        self.redis_errors = Counter(
+            "fraudsvc_redis_errors_total", "Redis operations that failed", registry=r
+        )
+
+
+WEB_METRICS = frozenset(WebMetrics().names)
+WORKER_METRICS = frozenset(WorkerMetrics().names)

@@ -1,0 +1,62 @@
+"""How the web process feeds its metrics: scoring outcomes, model events, the /metrics route."""
+
+from __future__ import annotations
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+
+from fraudsvc.decision import DECISIONS
+from fraudsvc.explain_policy import ALL, FLAGGED, REQUESTED, SAMPLED
+from fraudsvc.model.loader import ModelHolder
+from fraudsvc.pipeline import Scored
+from fraudsvc.telemetry.metrics import WebMetrics, reset
+
+MODEL_EVENTS = ("loaded", "refused", "registry_unreachable")
+
+
+def zero(metrics: WebMetrics) -> None:
+    """Start every known series at zero, so rates and panels have data from the first scrape."""
+    for decision in DECISIONS:
+        metrics.decisions.add({"decision": decision}, 0)
+    for reason in (FLAGGED, SAMPLED, ALL, REQUESTED):
+        metrics.explanations.add({"reason": reason}, 0)
+    for event in MODEL_EVENTS:
+        metrics.model_events.add({"outcome": event}, 0)
+    metrics.replays.add({}, 0)
+    metrics.db_errors.add({"source": "api"}, 0)
+    metrics.redis_errors.add({"operation": "enqueue"}, 0)
+    metrics.model_loaded.set({}, 0)
+
+
+def observe_scored(metrics: WebMetrics, scored: Scored) -> None:
+    if scored.replay:
+        metrics.replays.inc({})
+        return
+    for stage, seconds in scored.timings.items():
+        metrics.stage_seconds.observe({"stage": stage}, seconds)
+    metrics.scores.observe({}, scored.prediction.score)
+    metrics.decisions.inc({"decision": scored.prediction.decision})
+    if scored.explain_reason is not None:
+        metrics.explanations.inc({"reason": scored.explain_reason})
+
+
+def follow_model(metrics: WebMetrics, models: ModelHolder) -> None:
+    def on_event(event: str) -> None:
+        metrics.model_events.inc({"outcome": event})
+        status = models.status()
+        metrics.model_loaded.set({}, 1 if status.loaded else 0)
+        if status.loaded:
+            reset(metrics.model_info)
+            metrics.model_info.set(
+                {"name": status.name, "version": str(status.version), "source": str(status.source)},
+                1,
+            )
+
+    models.listeners.append(on_event)
+
+
+@get("/metrics", include_in_schema=False, sync_to_thread=False)
+def metrics_route(request: Request[object, object, State]) -> Response[bytes]:
+    metrics: WebMetrics = request.app.state.metrics
+    content, headers = metrics.render(request.headers.getall("accept", []))
+    return Response(content=content, headers=headers)
