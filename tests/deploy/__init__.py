@@ -1,0 +1,1 @@
+"""Offline checks of the deployment files: Compose, Kubernetes, the Containerfile, CI workflows."""
