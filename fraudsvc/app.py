@@ -23,6 +23,7 @@ from fraudsvc.pipeline import Scorer
 from fraudsvc.resources import Resources, open_resources
 from fraudsvc.settings import Settings, SettingsError
 from fraudsvc.telemetry.metrics import WebMetrics
+from fraudsvc.telemetry.tracing import litestar_plugin, name_span_by_route
 from fraudsvc.telemetry.web import metrics_route
 
 DESCRIPTION = """Real-time fraud scoring. `POST /v1/transactions` answers within milliseconds
@@ -92,6 +93,8 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
             components=COMPONENTS,
         ),
+        plugins=[litestar_plugin()],
+        before_request=name_span_by_route,
         request_max_body_size=settings.api.max_body_bytes,
         logging_config=None,
         debug=False,

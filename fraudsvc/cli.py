@@ -148,7 +148,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         print(detail)
         return 0 if healthy else 1
     from fraudsvc.jobs.service import run
+    from fraudsvc.telemetry.tracing import setup_tracing
 
+    setup_tracing("fraudsvc-worker")
     asyncio.run(run(settings))
     return 0
 
@@ -157,7 +159,9 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from fraudsvc.app import create_app
+    from fraudsvc.telemetry.tracing import setup_tracing
 
+    setup_tracing("fraudsvc-web")
     app = create_app(settings, with_worker=args.with_worker)
     uvicorn.run(
         app,

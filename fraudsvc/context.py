@@ -1,4 +1,5 @@
-"""Per-request context (correlation id) carried in a contextvar, so logs and jobs can read it."""
+"""Per-request and per-job context in contextvars: the correlation id and the transaction id,
+read by the logs (every line carries them), error bodies and the explanation job."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ CORRELATION_HEADER = "x-correlation-id"
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+transaction_id: ContextVar[str | None] = ContextVar("transaction_id", default=None)
 
 
 def new_correlation_id(offered: str | None) -> str:

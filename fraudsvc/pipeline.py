@@ -34,6 +34,7 @@ from fraudsvc.schemas import (
     TransactionIn,
 )
 from fraudsvc.settings import Settings
+from fraudsvc.telemetry.tracing import carrier_to_text, current_context_carrier, span
 
 Enqueue = Callable[[str, str], Awaitable[bool]]
 """(transaction_id, correlation_id) -> whether the explanation job was enqueued."""
@@ -122,44 +123,54 @@ class Scorer:
             raise NoModel(f"no model is loaded: {self.models.problem}")
         started = time.perf_counter()
 
-        history = await queries.load_history(body)
+        with span("load history"):
+            history = await queries.load_history(body)
         if history.existing is not None:
             return await self._replay(body)
         read = time.perf_counter()
 
-        vector = online_vector(
-            FEATURE_SPEC, body.timestamp, body.amount, history.customer, history.terminal
-        )
-        score = scoring.score(bundle, vector)
-        thresholds = bundle.thresholds
-        decision = decide(score, thresholds)
-        reasons = scoring.reasons(bundle, vector) if decision != "allow" or want_reasons else None
+        with span("compute features"):
+            vector = online_vector(
+                FEATURE_SPEC, body.timestamp, body.amount, history.customer, history.terminal
+            )
+        with span("score", model_version=bundle.version) as scoring_span:
+            score = scoring.score(bundle, vector)
+            thresholds = bundle.thresholds
+            decision = decide(score, thresholds)
+            scoring_span.set_attribute("fraudsvc.decision", decision)
+            if decision != "allow" or want_reasons:
+                reasons = scoring.reasons(bundle, vector)
+            else:
+                reasons = None
         explain = explain_reason(self.settings.explain, body.transaction_id, decision)
         scored = time.perf_counter()
 
-        created = await queries.insert_prediction(
-            NewPrediction(
-                body=body,
-                score=score,
-                decision=decision,
-                threshold_review=thresholds.review,
-                threshold_block=thresholds.block,
-                model_name=bundle.name,
-                model_version=bundle.version,
-                feature_hash=FEATURE_SPEC.hash,
-                features=vector,
-                reasons=None if reasons is None else [r.__dict__ for r in reasons],
-                correlation_id=correlation_id,
-                explain_reason=explain,
+        with span("persist"):
+            created = await queries.insert_prediction(
+                NewPrediction(
+                    body=body,
+                    score=score,
+                    decision=decision,
+                    threshold_review=thresholds.review,
+                    threshold_block=thresholds.block,
+                    model_name=bundle.name,
+                    model_version=bundle.version,
+                    feature_hash=FEATURE_SPEC.hash,
+                    features=vector,
+                    reasons=None if reasons is None else [r.__dict__ for r in reasons],
+                    correlation_id=correlation_id,
+                    explain_reason=explain,
+                    trace_context=carrier_to_text(current_context_carrier()),
+                )
             )
-        )
         if created is None:  # another process stored this id between our read and write
             return await self._replay(body)
         written = time.perf_counter()
 
         if explain is not None and self.enqueue is not None:
             # after the commit; if Redis is down the row stays pending and the sweep sends it
-            await self.enqueue(body.transaction_id, correlation_id)
+            with span("enqueue explanation"):
+                await self.enqueue(body.transaction_id, correlation_id)
         done = time.perf_counter()
 
         prediction = PredictionOut(

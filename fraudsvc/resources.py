@@ -23,6 +23,7 @@ from fraudsvc.pipeline import Scorer
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.drift import DriftMonitor
 from fraudsvc.telemetry.metrics import WebMetrics
+from fraudsvc.telemetry.tracing import current_context_carrier
 from fraudsvc.telemetry.web import follow_model, zero
 
 
@@ -87,7 +88,9 @@ async def open_resources(settings: Settings, metrics: WebMetrics) -> AsyncIterat
         queue = await stack.enter_async_context(open_queue(settings))
 
         async def enqueue(transaction_id: str, correlation_id: str) -> bool:
-            outcome = await queue.enqueue(ExplainJob(transaction_id, correlation_id))
+            outcome = await queue.enqueue(
+                ExplainJob(transaction_id, correlation_id, current_context_carrier())
+            )
             if outcome == "unavailable":
                 metrics.redis_errors.inc({"operation": "enqueue"})
             return outcome != "unavailable"

@@ -34,6 +34,7 @@ def service_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, st
         "FRAUDSVC_DB_POOL_MIN": "1",
         "FRAUDSVC_DB_POOL_MAX": "8",
         "FRAUDSVC_DB_TIMEOUT_SECONDS": "2",
+        "FRAUDSVC_WORKER_METRICS_PORT": "0",  # no fixed port: a test that needs one picks one
         **extra,
     }
 

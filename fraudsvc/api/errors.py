@@ -24,7 +24,7 @@ from litestar.status_codes import (
 )
 from loguru import logger
 
-from fraudsvc.api.context import current_correlation_id
+from fraudsvc.context import current_correlation_id
 from fraudsvc.db.engine import DatabaseUnavailable
 from fraudsvc.errors import Conflict, NoModel, NotFound
 from fraudsvc.schemas import ErrorBody, FieldError, encode

@@ -6,9 +6,10 @@ from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from fraudsvc.api.context import current_correlation_id
 from fraudsvc.api.docs import error_responses
 from fraudsvc.api.transactions import TransactionId
+from fraudsvc.context import current_correlation_id
+from fraudsvc.context import transaction_id as transaction_context
 from fraudsvc.db import explanations, queries
 from fraudsvc.db.explanations import ExplanationRecord
 from fraudsvc.errors import Conflict, NotFound
@@ -22,6 +23,7 @@ from fraudsvc.schemas import (
     ExplanationWeight,
     ModelRef,
 )
+from fraudsvc.telemetry.tracing import carrier_to_text, current_context_carrier
 
 
 def explanation_out(r: ExplanationRecord) -> ExplanationOut:
@@ -75,7 +77,11 @@ class ExplanationsController(Controller):
         self, transaction_id: TransactionId, resources: NamedDependency[Resources]
     ) -> ExplanationRequested:
         correlation_id = current_correlation_id()
-        outcome = await explanations.request(transaction_id, correlation_id)
+        transaction_context.set(transaction_id)
+        carrier = current_context_carrier()
+        outcome = await explanations.request(
+            transaction_id, correlation_id, carrier_to_text(carrier)
+        )
         if outcome == "unknown":
             raise NotFound(f"unknown transaction {transaction_id!r}")
         if outcome == "not_scored":
@@ -87,7 +93,7 @@ class ExplanationsController(Controller):
         record = await explanations.read(transaction_id)
         assert record is not None
         if outcome in ("created", "retrying") and resources.queue is not None:
-            await resources.queue.enqueue(ExplainJob(transaction_id, correlation_id))
+            await resources.queue.enqueue(ExplainJob(transaction_id, correlation_id, carrier))
         return ExplanationRequested(
             transaction_id=transaction_id,
             status=record.status,  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from loguru import logger
 
-from fraudsvc.api.context import CORRELATION_HEADER, correlation_id, new_correlation_id
+from fraudsvc.context import CORRELATION_HEADER, correlation_id, new_correlation_id
 from fraudsvc.telemetry.metrics import WebMetrics
 
 

@@ -10,8 +10,9 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from fraudsvc.api.context import current_correlation_id
 from fraudsvc.api.docs import error_responses
+from fraudsvc.context import current_correlation_id
+from fraudsvc.context import transaction_id as transaction_context
 from fraudsvc.contract import ID_PATTERN
 from fraudsvc.db import queries
 from fraudsvc.errors import NotFound
@@ -76,6 +77,7 @@ class TransactionsController(Controller):
             bool, Parameter(description="compute reasons for every decision, not only flagged")
         ] = False,
     ) -> Response[PredictionOut]:
+        transaction_context.set(data.transaction_id)
         result = await resources.scorer.score(data, current_correlation_id(), want_reasons=reasons)
         observe_scored(resources.metrics, result)
         if result.vector is not None:
@@ -99,6 +101,7 @@ class TransactionsController(Controller):
         responses=error_responses(401, 404, 422, 429, 503),
     )
     async def read(self, transaction_id: TransactionId) -> TransactionDetail:
+        transaction_context.set(transaction_id)
         stored = await queries.fetch_transaction(transaction_id)
         if stored is None:
             raise NotFound(f"unknown transaction {transaction_id!r}")
@@ -146,6 +149,7 @@ class TransactionsController(Controller):
         transaction_id: TransactionId,
         data: Annotated[LabelIn, Body(examples=[LABEL_EXAMPLE])],
     ) -> Response[LabelOut]:
+        transaction_context.set(transaction_id)
         outcome = await queries.upsert_label(transaction_id, bool(data.is_fraud), data.source)
         if outcome is None:
             raise NotFound(f"unknown transaction {transaction_id!r}: score it before labelling it")

@@ -59,7 +59,9 @@ class ExplanationRecord:
     error: str | None
 
 
-async def request(transaction_id: str, correlation_id: str) -> RequestOutcome:
+async def request(
+    transaction_id: str, correlation_id: str, trace_context: str | None = None
+) -> RequestOutcome:
     """Ask for an explanation of a stored prediction (POST .../explanation). Idempotent; a
     failed explanation is tried again from scratch."""
     async with outage_guard():
@@ -69,10 +71,12 @@ async def request(transaction_id: str, correlation_id: str) -> RequestOutcome:
             return "not_scored" if known else "unknown"
         inserted = await Explanation.raw(
             "INSERT INTO explanations (transaction_id, status, reason, attempts, method, "
-            "requested_at, correlation_id) VALUES ({}, 'pending', 'requested', 0, 'lime', "
-            "now(), {}) ON CONFLICT (transaction_id) DO NOTHING RETURNING transaction_id",
+            "requested_at, correlation_id, trace_context) VALUES ({}, 'pending', 'requested', "
+            "0, 'lime', now(), {}, {}) ON CONFLICT (transaction_id) DO NOTHING "
+            "RETURNING transaction_id",
             transaction_id,
             correlation_id,
+            trace_context,
         )
         if inserted:
             return "created"
@@ -84,6 +88,7 @@ async def request(transaction_id: str, correlation_id: str) -> RequestOutcome:
                     Explanation.error: None,
                     Explanation.requested_at: datetime.now(UTC),
                     Explanation.correlation_id: correlation_id,
+                    Explanation.trace_context: trace_context,
                 }
             )
             .where(

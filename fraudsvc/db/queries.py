@@ -178,8 +178,8 @@ WITH tx AS (
     RETURNING transaction_id, created_at
 ), e AS (
     INSERT INTO explanations (transaction_id, status, reason, attempts, method, requested_at,
-                              correlation_id)
-    SELECT transaction_id, 'pending', $16::varchar, 0, 'lime', now(), $15 FROM p
+                              correlation_id, trace_context)
+    SELECT transaction_id, 'pending', $16::varchar, 0, 'lime', now(), $15, $17 FROM p
     WHERE $16::varchar IS NOT NULL
     RETURNING transaction_id
 )
@@ -214,6 +214,7 @@ async def insert_prediction(new: NewPrediction) -> datetime | None:
         reasons,
         new.correlation_id,
         new.explain_reason,
+        new.trace_context,
     )
     return created
 

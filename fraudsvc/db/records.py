@@ -44,6 +44,8 @@ class NewPrediction:
     correlation_id: str
     explain_reason: str | None
     """Why an explanation is due (flagged, sampled, all) or None: no pending row is written."""
+    trace_context: str | None = None
+    """W3C trace context (JSON) kept with the pending explanation, for jobs the sweep sends."""
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,15 @@ from typing import Any
 import msgspec
 from arq import Retry
 from loguru import logger
+from opentelemetry.trace import SpanKind
 
+from fraudsvc.context import correlation_id, transaction_id
 from fraudsvc.db import explanations
 from fraudsvc.db.engine import DatabaseUnavailable
 from fraudsvc.explain import explain_vector
 from fraudsvc.jobs.payloads import ExplainJob
 from fraudsvc.jobs.state import WorkerState
+from fraudsvc.telemetry.tracing import context_from, span, tracer
 
 SCORE_TOLERANCE = 1e-9
 OUTAGE_RETRY_SECONDS = 5
@@ -40,22 +43,31 @@ async def explain(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     metrics = state.metrics
     job = msgspec.convert(payload, ExplainJob)
     started = time.perf_counter()
-    with logger.contextualize(correlation_id=job.correlation_id, transaction_id=job.transaction_id):
-        try:
+    tokens = (correlation_id.set(job.correlation_id), transaction_id.set(job.transaction_id))
+    try:
+        with tracer().start_as_current_span(
+            "explain",
+            context=context_from(job.trace_context),  # the trace of the scoring request
+            kind=SpanKind.CONSUMER,
+            attributes={"fraudsvc.transaction_id": job.transaction_id, "messaging.system": "arq"},
+        ) as current:
             outcome = await _explain(state, job)
-        except DatabaseUnavailable as exc:
-            metrics.db_errors.inc({"source": "job"})
-            metrics.jobs.inc({"outcome": "retried"})
-            logger.warning("database unavailable, explanation retried later: {}", exc)
-            raise Retry(defer=OUTAGE_RETRY_SECONDS) from exc
-        except Retry:
-            metrics.jobs.inc({"outcome": "retried"})
-            raise
-        finally:
-            metrics.job_seconds.observe({}, time.perf_counter() - started)
-        metrics.jobs.inc({"outcome": outcome.split(":")[0]})
-        logger.info("explanation {}", outcome)
-        return outcome
+            current.set_attribute("fraudsvc.outcome", outcome)
+            logger.info("explanation {}", outcome)
+    except DatabaseUnavailable as exc:
+        metrics.db_errors.inc({"source": "job"})
+        metrics.jobs.inc({"outcome": "retried"})
+        logger.warning("database unavailable, explanation retried later: {}", exc)
+        raise Retry(defer=OUTAGE_RETRY_SECONDS) from exc
+    except Retry:
+        metrics.jobs.inc({"outcome": "retried"})
+        raise
+    finally:
+        metrics.job_seconds.observe({}, time.perf_counter() - started)
+        correlation_id.reset(tokens[0])
+        transaction_id.reset(tokens[1])
+    metrics.jobs.inc({"outcome": outcome.split(":")[0]})
+    return outcome
 
 
 async def _explain(state: WorkerState, job: ExplainJob) -> str:
@@ -69,17 +81,21 @@ async def _explain(state: WorkerState, job: ExplainJob) -> str:
     if attempts is None:
         return "skipped: finished meanwhile"
     try:
-        bundle = await asyncio.to_thread(state.models.version, task.model_version, task.model_name)
+        with span("load model", model_version=task.model_version):
+            bundle = await asyncio.to_thread(
+                state.models.version, task.model_version, task.model_name
+            )
         assert bundle.path is not None
-        result = await asyncio.get_running_loop().run_in_executor(
-            state.pool,
-            explain_vector,
-            str(bundle.path),
-            task.features,
-            settings.num_samples,
-            settings.num_features,
-            settings.seed,
-        )
+        with span("lime", num_samples=settings.num_samples):
+            result = await asyncio.get_running_loop().run_in_executor(
+                state.pool,
+                explain_vector,
+                str(bundle.path),
+                task.features,
+                settings.num_samples,
+                settings.num_features,
+                settings.seed,
+            )
         if abs(result["score"] - task.score) > SCORE_TOLERANCE:
             raise UnfaithfulExplanation(
                 f"model {task.model_name} v{task.model_version} scores the stored vector "

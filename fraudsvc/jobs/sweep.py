@@ -14,6 +14,7 @@ from loguru import logger
 from fraudsvc.db import explanations
 from fraudsvc.jobs.payloads import ExplainJob
 from fraudsvc.jobs.state import WorkerState
+from fraudsvc.telemetry.tracing import carrier_from_text
 
 RUNNING_GRACE_SECONDS = 30
 
@@ -28,7 +29,11 @@ async def sweep(ctx: dict[str, Any]) -> int:
     queued: list[str] = []
     for row in rows:
         outcome = await state.queue.enqueue(
-            ExplainJob(transaction_id=row.transaction_id, correlation_id=row.correlation_id or "")
+            ExplainJob(
+                transaction_id=row.transaction_id,
+                correlation_id=row.correlation_id or "",
+                trace_context=carrier_from_text(row.trace_context),
+            )
         )
         if outcome == "unavailable":
             break

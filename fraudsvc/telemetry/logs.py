@@ -1,7 +1,10 @@
-"""Logging: loguru for everything, as JSON lines for services or short text for commands.
+"""Logging: loguru for everything, as one JSON object per line for the services (web, worker),
+short text for commands.
 
-Standard-library logging (uvicorn, arq, MLflow, asyncio) is routed through loguru, so every line
-has one format and one level setting (LOG_LEVEL).
+Every line of a request or a job carries `correlation_id`, `trace_id`, `span_id` and, where
+known, `transaction_id` (from contextvars and the current span). Standard-library logging
+(uvicorn, arq, MLflow, asyncio) is routed through loguru, so every line has one format and one
+level setting (LOG_LEVEL). Nothing logs request headers, so API keys never reach a log line.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 from loguru import logger
+from opentelemetry import trace
+
+from fraudsvc.context import correlation_id, transaction_id
 
 if TYPE_CHECKING:
-    from loguru import Message
+    from loguru import Message, Record
 
 NOISY_LOGGERS = {
     "alembic": logging.WARNING,
@@ -28,6 +34,7 @@ NOISY_LOGGERS = {
     "httpx": logging.WARNING,  # one line per request of the replay client
     "arq.worker": logging.WARNING,  # two lines per job; the job logs its own outcome
 }
+TEXT_FORMAT = "<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}"
 
 
 class InterceptHandler(logging.Handler):
@@ -43,8 +50,23 @@ class InterceptHandler(logging.Handler):
         )
 
 
+def add_context(record: Record) -> None:
+    """Loguru patcher: the ids of the current request or job and of the current span."""
+    extra = record["extra"]
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        extra.setdefault("trace_id", format(context.trace_id, "032x"))
+        extra.setdefault("span_id", format(context.span_id, "016x"))
+    cid = correlation_id.get()
+    if cid is not None:
+        extra.setdefault("correlation_id", cid)
+    tid = transaction_id.get()
+    if tid is not None:
+        extra.setdefault("transaction_id", tid)
+
+
 def _json_sink(message: Message) -> None:
-    """One flat JSON object per line: time, level, message, logger, then the bound context."""
+    """One flat JSON object per line: time, level, message, logger, then the context."""
     record = message.record
     line: dict[str, object] = {
         "time": record["time"].isoformat(),
@@ -61,17 +83,24 @@ def _json_sink(message: Message) -> None:
     sys.stderr.write(msgspec.json.encode(line, enc_hook=str).decode() + "\n")
 
 
+def _text_sink(message: Message) -> None:
+    # resolved at every write: whoever replaced sys.stderr since (a test runner) is honoured
+    sys.stderr.write(str(message))
+
+
 def setup_logging(level: str, fmt: Literal["json", "text"]) -> None:
     # MLflow otherwise installs its own stream handler on import, bypassing this format
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     logger.remove()
+    logger.configure(patcher=add_context)
     if fmt == "json":
         logger.add(_json_sink, level=level, backtrace=False, diagnose=False)
     else:
         logger.add(
-            sys.stderr,
+            _text_sink,
             level=level,
-            format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}",
+            format=TEXT_FORMAT,
+            colorize=sys.stderr.isatty(),
             backtrace=False,
             diagnose=False,
         )

@@ -1,0 +1,142 @@
+"""OpenTelemetry traces: one trace per transaction, from the HTTP request to the explanation.
+
+- The web request's server span is named by route template; asyncpg and Redis calls, feature
+  computation, scoring and the enqueue are spans below it.
+- The trace context travels in the explanation job (and in the explanation row, for jobs the
+  sweep sends later), so the worker's `explain` span continues the same trace.
+- Exporters come from the standard variables: OTLP over HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
+  (or ..._TRACES_ENDPOINT) is set or OTEL_TRACES_EXPORTER=otlp; `console` prints spans; nothing
+  is exported otherwise. Spans are still made, so every log line carries its trace and span id.
+  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES and OTEL_TRACES_SAMPLER work as documented.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+)
+
+TRACER_NAME = "fraudsvc"
+_INSTRUMENTED: set[str] = set()
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def _exporter_from_env() -> SpanExporter | None:
+    choice = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    if choice == "none":
+        return None
+    if choice == "console":
+        return ConsoleSpanExporter()
+    if choice == "otlp" or (not choice and endpoint):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    return None
+
+
+def setup_tracing(service_name: str, processor: SpanProcessor | None = None) -> TracerProvider:
+    """The process-wide tracer provider (created once; later calls add `processor`), and the
+    asyncpg and Redis instrumentations."""
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        provider = current
+    else:
+        attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
+        provider = TracerProvider(resource=Resource.create(attributes))
+        exporter = _exporter_from_env()
+        if exporter is not None:
+            provider.add_span_processor(BatchSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+    if processor is not None:
+        provider.add_span_processor(processor)
+    if "asyncpg" not in _INSTRUMENTED:
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+        AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+        _INSTRUMENTED.add("asyncpg")
+    if "redis" not in _INSTRUMENTED:
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        RedisInstrumentor().instrument(tracer_provider=provider)
+        _INSTRUMENTED.add("redis")
+    return provider
+
+
+def span_details(scope: Any) -> tuple[str, dict[str, Any]]:
+    """Server spans named by route template, never by raw path (ids would explode the span
+    names and leak transaction ids into the trace index)."""
+    method = str(scope.get("method", "")).strip()
+    route = scope.get("path_template") or scope.get("path", "")
+    return (f"{method} {route}".strip(), {"http.route": route})
+
+
+async def name_span_by_route(request: Any) -> None:
+    """Litestar `before_request` hook: routing is done here, so the template is known (the server
+    span may have been opened, and named by the raw path, before routing)."""
+    route = request.scope.get("path_template")
+    if route:
+        current = trace.get_current_span()
+        current.update_name(f"{request.method} {route}")
+        current.set_attribute("http.route", route)
+
+
+def litestar_plugin() -> Any:
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+
+    return OpenTelemetryPlugin(
+        OpenTelemetryConfig(
+            tracer_provider=trace.get_tracer_provider(),
+            exclude=["/metrics", "/healthz", "/readyz", "/docs"],
+            exclude_spans=["receive", "send"],
+            scope_span_details_extractor=span_details,
+        )
+    )
+
+
+def current_context_carrier() -> dict[str, str]:
+    """The current trace context as W3C headers (traceparent, tracestate), for a job."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def carrier_to_text(carrier: dict[str, str]) -> str | None:
+    return json.dumps(carrier, separators=(",", ":")) if carrier else None
+
+
+def carrier_from_text(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def context_from(carrier: dict[str, str]) -> Context:
+    return propagate.extract(carrier)
+
+
+@contextmanager
+def span(name: str, **attributes: str | int | float | bool) -> Iterator[trace.Span]:
+    with tracer().start_as_current_span(name, attributes=attributes or None) as current:
+        yield current
