@@ -11,10 +11,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from fraudsvc import __version__
 from fraudsvc.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 SERVICE_ROLES = {"web", "worker"}  # JSON logs by default
@@ -83,12 +86,34 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 # --------------------------------------------------------------------------- train
 
 
+def _database_frame(settings: Settings) -> pl.DataFrame:
+    import asyncio
+
+    from fraudsvc.db import engine
+    from fraudsvc.db.export import training_frame
+
+    async def load() -> pl.DataFrame:
+        await engine.start_pool(settings.database)
+        try:
+            return await training_frame()
+        finally:
+            await engine.close_pool()
+
+    return asyncio.run(load())
+
+
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from fraudsvc.training.pipeline import TrainOptions, train
     from fraudsvc.training.report import summary
     from fraudsvc.training.split import SplitOptions
 
+    if args.from_db and args.data:
+        print("fraudsvc train: give --data or --from-db, not both", file=sys.stderr)
+        return 2
+    frame = _database_frame(settings) if args.from_db else None
     options = TrainOptions(
+        frame=frame,
+        frame_source="database (stored transactions and labels)",
         data=args.data,
         split=SplitOptions(
             warmup_days=args.warmup_days,
@@ -282,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     tr.add_argument("--data", type=Path, help="training file (default: DATA_CSV)")
+    tr.add_argument(
+        "--from-db",
+        action="store_true",
+        help="train on the transactions and labels stored in DATABASE_URL (unlabelled ones "
+        "count as genuine) instead of a file",
+    )
     tr.add_argument(
         "--resampling",
         choices=("auto", "smote", "none"),

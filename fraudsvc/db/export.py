@@ -1,0 +1,39 @@
+"""The stored transactions and labels as a contract frame, for `fraudsvc train --from-db`.
+
+A transaction without a label counts as genuine (is_fraud = 0): chargebacks and analyst
+verdicts name the frauds, and most transactions are never labelled at all. A label corrected
+to genuine counts as genuine.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from fraudsvc.contract import check_frame
+from fraudsvc.db.engine import DB
+from fraudsvc.db.queries import outage_guard
+
+EXPORT_SQL = """
+SELECT t.transaction_id, t.ts AS timestamp, t.customer_id, t.terminal_id, t.amount,
+       coalesce(l.is_fraud, false)::int AS is_fraud
+FROM transactions AS t
+LEFT JOIN labels AS l ON l.transaction_id = t.transaction_id
+ORDER BY t.ts, t.transaction_id
+"""
+BATCH_ROWS = 100_000
+
+
+async def training_frame() -> pl.DataFrame:
+    """Every stored transaction with its label, checked against the data contract."""
+    if DB.pool is None:
+        raise RuntimeError("the database pool is not open")
+    batches: list[pl.DataFrame] = []
+    columns = ["transaction_id", "timestamp", "customer_id", "terminal_id", "amount", "is_fraud"]
+    async with outage_guard(), DB.pool.acquire() as connection, connection.transaction():
+        cursor = await connection.cursor(EXPORT_SQL)
+        while rows := await cursor.fetch(BATCH_ROWS):
+            batches.append(pl.DataFrame([tuple(r) for r in rows], schema=columns, orient="row"))
+    if not batches:
+        return pl.DataFrame(schema=columns)
+    frame = pl.concat(batches)
+    return check_frame(frame, "database", require_labels=True).frame
