@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,7 +205,10 @@ class PrivatePostgres:
                    "--auth=trust", "-E", "UTF8", "--no-instructions"])  # fmt: skip
 
     def start(self) -> None:
-        options = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.workdir}"
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            f"-c unix_socket_directories={self.workdir}"
+        )
         self._run([_pg_bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.workdir / "pg.log"),
                    "-o", options, "-w", "start"])  # fmt: skip
 
@@ -231,8 +234,6 @@ def private_servers(prefix: str) -> Iterator[tuple[PrivatePostgres, PrivateRedis
         yield postgres, redis
     finally:
         redis.stop()
-        try:
+        with suppress(subprocess.CalledProcessError):
             postgres.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(root, ignore_errors=True)
