@@ -17,6 +17,7 @@ from fraudsvc.api.errors import EXCEPTION_HANDLERS
 from fraudsvc.api.explanations import ExplanationsController
 from fraudsvc.api.health import healthz, readyz
 from fraudsvc.api.middleware import RequestContextMiddleware
+from fraudsvc.api.openapi import StrictStructSchemaPlugin
 from fraudsvc.api.security import ApiKeyGuard
 from fraudsvc.api.transactions import TransactionsController
 from fraudsvc.pipeline import Scorer
@@ -93,7 +94,7 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
             components=COMPONENTS,
         ),
-        plugins=[litestar_plugin()],
+        plugins=[StrictStructSchemaPlugin(), litestar_plugin()],
         before_request=name_span_by_route,
         request_max_body_size=settings.api.max_body_bytes,
         logging_config=None,

@@ -9,6 +9,7 @@ out with fixed dtypes: string ids, `Datetime("us", "UTC")` timestamps, `Float64`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -18,6 +19,9 @@ ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 ID_RULE = "1-64 characters of A-Z a-z 0-9 . _ : -"
 MAX_AMOUNT = 1_000_000.0
 AMOUNT_RULE = "a finite number >= 0 and <= 1,000,000"
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+TIMESTAMP_RULE = "an ISO 8601 date-time (naive values mean UTC) from 1970-01-01 to 9999-12-31"
 
 ID_COLUMNS = ("transaction_id", "customer_id", "terminal_id")
 REQUIRED_COLUMNS = ("transaction_id", "timestamp", "customer_id", "terminal_id", "amount")
@@ -156,10 +160,10 @@ def check_frame(frame: pl.DataFrame, source: str, require_labels: bool) -> Check
     df = df.with_columns(_parse_timestamps(df["timestamp"]).alias("_ts"))
     _offending(
         df,
-        pl.col("_ts").is_null(),
+        pl.col("_ts").is_null() | (pl.col("_ts") < EARLIEST) | (pl.col("_ts") > LATEST),
         "timestamp",
         source,
-        "an ISO 8601 date-time (naive values mean UTC)",
+        TIMESTAMP_RULE,
     )
     df = df.with_columns(pl.col("_ts").alias("timestamp")).drop("_ts")
 

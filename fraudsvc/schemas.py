@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from fraudsvc.contract import ID_PATTERN, MAX_AMOUNT
+from fraudsvc.contract import EARLIEST, ID_PATTERN, LATEST, MAX_AMOUNT
 
 Id = Annotated[
     str,
@@ -34,7 +34,13 @@ class TransactionIn(Struct, forbid_unknown_fields=True):
     transaction_id: Id
     timestamp: Annotated[
         datetime,
-        Meta(tz=True, description="ISO 8601 with a timezone offset, e.g. 2026-03-02T12:30:00Z"),
+        Meta(
+            tz=True,
+            description="ISO 8601 with a timezone offset, e.g. 2026-03-02T12:30:00Z; "
+            "from 1970-01-01 to 9999-12-31",
+            # JSON Schema has no range for date-times: the year pattern publishes the range
+            extra_json_schema={"extra": {"pattern": r"^(19[7-9][0-9]|[2-9][0-9]{3})-"}},
+        ),
     ]
     customer_id: Id
     terminal_id: Id
@@ -46,6 +52,11 @@ class TransactionIn(Struct, forbid_unknown_fields=True):
             description="finite, 0 to 1,000,000 (a numeric string is accepted)",
         ),
     ]
+
+    def __post_init__(self) -> None:
+        # the feature windows look 37 days back: dates near year 1 would overflow
+        if not EARLIEST <= self.timestamp <= LATEST:
+            raise ValueError("field `timestamp` must be from 1970-01-01 to 9999-12-31")
 
 
 class ThresholdsOut(Struct):

@@ -1,15 +1,22 @@
-"""Shared fixtures: settings pointing at temporary folders, small generated data sets."""
+"""Shared fixtures: settings in temporary folders, small generated data sets, a database of
+this test run (built by the real migrations, dropped at the end), an MLflow store with a
+trained champion."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from fraudsvc.datagen import GeneratorConfig, generate
+from fraudsvc.db.admin import drop_database, migrate
 from fraudsvc.settings import Settings
+from fraudsvc.training.pipeline import TrainOptions, train
 
 SettingsFactory = Callable[..., Settings]
 
@@ -40,3 +47,35 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
         return Settings.from_env({**base, **env})
 
     return build
+
+
+BASE_URL = os.environ.get("FRAUDSVC_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    url = f"{BASE_URL.rstrip('/')}/fraudsvc_test_{os.getpid()}_{secrets.token_hex(3)}"
+    await migrate(Settings.from_env({"DATABASE_URL": url}).database)
+    yield url
+    await drop_database(url)
+
+
+@pytest.fixture
+async def clean_database(database_url: str) -> str:
+    """The run's database with every table emptied (for tests that read whole tables)."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("TRUNCATE transactions, predictions, labels, explanations")
+    finally:
+        await connection.close()
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def registry_dir(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> Path:
+    """A data folder whose MLflow store holds a trained champion (v1)."""
+    data_dir = tmp_path_factory.mktemp("registry")
+    settings = Settings.from_env({"FRAUDSVC_DATA_DIR": str(data_dir)})
+    result = train(settings, TrainOptions(data=small_data, resampling="none", max_rounds=80))
+    assert result.promotion.alias == "champion"
+    return data_dir

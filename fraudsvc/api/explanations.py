@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from fraudsvc.api.docs import error_responses
@@ -109,7 +110,13 @@ class ExplanationsController(Controller):
             "condition) or failed (with the error). 404 when the transaction is unknown, or when "
             "no explanation was requested for it: the message says which."
         ),
-        responses=error_responses(401, 404, 429, 503),
+        responses={
+            HTTP_202_ACCEPTED: ResponseSpec(
+                data_container=ExplanationOut,
+                description="Pending or running: the status, no weights yet",
+            ),
+            **error_responses(401, 404, 429, 503),
+        },
     )
     async def read(self, transaction_id: TransactionId) -> Response[ExplanationOut]:
         record = await explanations.read(transaction_id)

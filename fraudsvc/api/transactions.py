@@ -6,6 +6,7 @@ from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Body, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -67,7 +68,13 @@ class TransactionsController(Controller):
             "`explanation.status` says whether a LIME explanation is coming."
         ),
         status_code=HTTP_201_CREATED,
-        responses=error_responses(400, 401, 409, 413, 422, 429, 503),
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=PredictionOut,
+                description=f"A repeat: the stored prediction, with `{REPLAY_HEADER}: true`",
+            ),
+            **error_responses(400, 401, 409, 413, 422, 429, 503),
+        },
     )
     async def score(
         self,
@@ -142,7 +149,13 @@ class TransactionsController(Controller):
             "than the label delay) and `fraudsvc train --from-db`."
         ),
         status_code=HTTP_201_CREATED,
-        responses=error_responses(400, 401, 404, 413, 422, 429, 503),
+        responses={
+            HTTP_200_OK: ResponseSpec(
+                data_container=LabelOut,
+                description="The label was already recorded (unchanged) or was corrected",
+            ),
+            **error_responses(400, 401, 404, 413, 422, 429, 503),
+        },
     )
     async def label(
         self,

@@ -42,6 +42,7 @@ VALIDATION_MATRIX = [
     (good(amount=None), "amount", "Expected `float`"),
     (good(timestamp="2026-03-02T12:30:00"), "timestamp", "timezone"),
     (good(timestamp="yesterday"), "timestamp", "datetime"),
+    (good(timestamp="0001-01-01T00:00:00Z"), "timestamp", "from 1970-01-01"),
     (good(customer_id=""), "customer_id", "length >= 1"),
     (good(customer_id="C 1"), "customer_id", "regex"),
     (good(terminal_id="T" * 65), "terminal_id", "length <= 64"),

@@ -10,7 +10,6 @@ import asyncpg
 import numpy as np
 import polars as pl
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from fraudsvc.db import queries
 from fraudsvc.db.backfill import backfill

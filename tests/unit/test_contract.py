@@ -73,6 +73,7 @@ def test_missing_label_only_matters_when_labels_are_required(tmp_path: Path) -> 
         ("t9,2026-01-01T10:00:00,C1,T1,ten,0", "amount", "finite"),
         ("t9,yesterday,C1,T1,1.0,0", "timestamp", "ISO 8601"),
         ("t9,2026-13-01T10:00:00,C1,T1,1.0,0", "timestamp", "ISO 8601"),
+        ("t9,0001-01-01T10:00:00,C1,T1,1.0,0", "timestamp", "from 1970-01-01"),
         ("t 9,2026-01-01T10:00:00,C1,T1,1.0,0", "transaction_id", "1-64 characters"),
         ("t9,2026-01-01T10:00:00,C/1,T1,1.0,0", "customer_id", "1-64 characters"),
         ("t9,2026-01-01T10:00:00,C1," + "T" * 65 + ",1.0,0", "terminal_id", "1-64 characters"),
