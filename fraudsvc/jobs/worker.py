@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from arq import Worker, cron, func
 from loguru import logger
@@ -53,6 +54,7 @@ def zero(metrics: WorkerMetrics) -> None:
     metrics.swept.add({}, 0)
     metrics.db_errors.add({"source": "job"}, 0)
     metrics.redis_errors.add({"operation": "queue_depth"}, 0)
+    metrics.redis_errors.add({"operation": "worker"}, 0)
 
 
 async def refresh_queue_depth(state: WorkerState) -> None:
@@ -66,15 +68,47 @@ def health_check_key(settings: Settings) -> str:
     return f"{settings.redis.queue_name}:health-check"
 
 
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0)
+"""Pauses before rebuilding the arq worker after losing Redis (the last one repeats)."""
+STABLE_SECONDS = 30.0
+
+
 @dataclass
 class RunningWorker:
+    """The worker loop under supervision: `worker` is the current arq Worker (rebuilt after a
+    Redis outage), `task` the supervisor that keeps one running until it is cancelled."""
+
     worker: Worker
-    task: asyncio.Task[None]
     state: WorkerState
+    restarts: int = 0
+    task: asyncio.Task[None] = field(init=False)
 
     @property
     def alive(self) -> bool:
         return not self.task.done()
+
+    async def supervise(self) -> None:
+        """arq's main loop ends at the first Redis connection error; a Redis restart must not
+        end explanations, so the loop is rebuilt until Redis answers again. Jobs interrupted
+        meanwhile stay open in PostgreSQL, where the sweep finds them."""
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await self.worker.async_run()
+                return
+            except (RedisError, OSError) as exc:
+                if time.monotonic() - started > STABLE_SECONDS:
+                    failures = 0
+                delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+                failures += 1
+                self.restarts += 1
+                self.state.metrics.redis_errors.inc({"operation": "worker"})
+                logger.warning("worker lost Redis ({}); restarting it in {:.0f} s", exc, delay)
+                with contextlib.suppress(Exception):
+                    await self.worker.close()
+                await asyncio.sleep(delay)
+                self.worker = build_worker(self.state)
 
 
 def build_worker(state: WorkerState, *, burst: bool = False) -> Worker:
@@ -148,8 +182,8 @@ async def running_worker(
         state = WorkerState(
             settings=settings, models=models, queue=queue, pool=pool, metrics=metrics
         )
-        worker = build_worker(state)
-        task = asyncio.create_task(worker.async_run(), name="arq-worker")
+        running = RunningWorker(worker=build_worker(state), state=state)
+        running.task = asyncio.create_task(running.supervise(), name="arq-worker")
         logger.info(
             "worker started: queue {}, {} LIME process(es), {} job(s) at a time",
             settings.redis.queue_name,
@@ -157,13 +191,14 @@ async def running_worker(
             settings.worker.max_jobs,
         )
         try:
-            yield RunningWorker(worker=worker, task=task, state=state)
+            yield running
         finally:
             # cancels running jobs, which arq puts back on the queue at once
-            await worker.close()
-            task.cancel()
+            with contextlib.suppress(RedisError, OSError):
+                await running.worker.close()
+            running.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await running.task
             logger.info("worker stopped")
 
 

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from fraudsvc.bench.stack import PrivateRedis
 from fraudsvc.explain import explain_vector
 from fraudsvc.jobs.worker import RunningWorker, running_worker
 from fraudsvc.model import registry
@@ -278,3 +279,39 @@ async def test_a_worker_killed_mid_job_leaves_exactly_one_explanation_each(
     assert len(rows) == len(bodies)
     assert {d["status"] for d in done} == {"done"}
     assert max(r["attempts"] for r in rows) == 2  # the interrupted one ran again, once
+
+
+async def test_the_worker_rides_out_a_redis_restart(
+    registry_dir: Path, database_url: str, tmp_path: Path
+) -> None:
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    env = service_env(
+        registry_dir,
+        database_url,
+        FRAUDSVC_EXPLAIN="all",
+        FRAUDSVC_SWEEP_AFTER_SECONDS="1",
+        REDIS_URL=redis.url,
+        **FAST_LIME,
+    )
+    settings = Settings.from_env(env)
+    before, during = [tx() for _ in range(2)], [tx() for _ in range(2)]
+    try:
+        async with running_service(settings) as client, worker_for(settings) as running:
+            for b in before:
+                await client.post("/v1/transactions", json=b)
+            redis.stop()
+            answers = [await client.post("/v1/transactions", json=b) for b in during]
+            await asyncio.sleep(2)
+            assert running.alive
+            redis.start()
+            done = [
+                await wait_status(client, b["transaction_id"], "done", seconds=90)
+                for b in before + during
+            ]
+            restarts = running.restarts
+    finally:
+        redis.stop()
+    assert [a.status_code for a in answers] == [201, 201]
+    assert {d["status"] for d in done} == {"done"}
+    assert restarts >= 1
