@@ -66,6 +66,14 @@ format: $(STAMP) ## rewrite the code with ruff's formatter and safe fixes
 bench: $(STAMP) ## benchmarks; writes data/reports/bench.{json,md}
 	$(BIN)/python -m fraudsvc.bench
 
+.PHONY: drills
+drills: $(STAMP) ## fault drills under load (Redis restart, worker SIGKILL, PostgreSQL restart)
+	$(BIN)/python -m fraudsvc.drills
+
+.PHONY: fuzz
+fuzz: $(STAMP) ## long schemathesis run against the API's own schema (make test runs a short one)
+	FRAUDSVC_FUZZ_EXAMPLES=$${FRAUDSVC_FUZZ_EXAMPLES:-500} $(BIN)/pytest tests/fuzz -p no:logging
+
 .PHONY: clean
 clean: ## remove the environments and caches (keeps data/)
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -109,8 +109,21 @@ def on_validation(_: AnyRequest, exc: ValidationException) -> Response[bytes]:
     )
 
 
-def on_http(_: AnyRequest, exc: HTTPException) -> Response[bytes]:
+UNMATCHED_ROUTE = "unmatched"
+
+
+def _count_unrouted(request: AnyRequest, status: int) -> None:
+    """Requests that match no route never reach the per-route middleware: count them here."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None and not request.scope.get("path_template"):
+        metrics.requests.inc(
+            {"method": request.method, "route": UNMATCHED_ROUTE, "status": str(status)}
+        )
+
+
+def on_http(request: AnyRequest, exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
+    _count_unrouted(request, status)
     headers = dict(exc.headers or {})
     if status == HTTP_400_BAD_REQUEST and any(m in str(exc.detail) for m in MALFORMED_MARKERS):
         return error_response(

@@ -25,15 +25,14 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable (ConnectionError is a subclass)
     socket.gaierror,
     TimeoutError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.PostgresConnectionError,  # SQLSTATE class 08: connection exceptions
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, starting up, timeout
     asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-    asyncpg.exceptions.ConnectionFailureError,
-    asyncpg.exceptions.QueryCanceledError,  # statement timeout
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # failover in progress
+    asyncpg.exceptions.InterfaceError,  # the client's side of a closed connection
+    # a connection whose statement was cut off by a dropped server is left "in another
+    # operation"; seen in the postgres-restart drill
+    asyncpg.exceptions.InternalClientError,
 )
 
 

@@ -254,13 +254,22 @@ async def mark_enqueued(transaction_ids: list[str]) -> None:
         )
 
 
-async def open_counts() -> dict[str, int]:
-    """Explanations waiting or being computed, by status (the backlog)."""
+@dataclass(frozen=True)
+class Backlog:
+    counts: dict[str, int]
+    """Explanations not finished, by status (pending, running)."""
+    oldest_seconds: float
+    """Age of the oldest of them (0 when there is none)."""
+
+
+async def backlog() -> Backlog:
     async with outage_guard():
         rows = await Explanation.raw(
-            "SELECT status, count(*) AS n FROM explanations "
-            "WHERE status IN ('pending', 'running') GROUP BY status"
+            "SELECT status, count(*) AS n, "
+            "extract(epoch FROM now() - min(requested_at)) AS oldest "
+            "FROM explanations WHERE status IN ('pending', 'running') GROUP BY status"
         )
     counts = dict.fromkeys(OPEN, 0)
     counts.update({r["status"]: int(r["n"]) for r in rows})
-    return counts
+    oldest = max((float(r["oldest"]) for r in rows), default=0.0)
+    return Backlog(counts=counts, oldest_seconds=oldest)

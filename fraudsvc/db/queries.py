@@ -34,8 +34,11 @@ from fraudsvc.db.records import (
 from fraudsvc.features import FEATURE_SPEC, CustomerHistory, FeatureSpec, TerminalHistory
 
 CONNECTION_LOST: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     ConnectionResetError,
     BrokenPipeError,
 )

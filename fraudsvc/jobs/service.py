@@ -15,7 +15,8 @@ from aiohttp import web
 from loguru import logger
 
 from fraudsvc.api.health import database_check
-from fraudsvc.jobs.worker import RunningWorker, refresh_queue_depth, running_worker
+from fraudsvc.jobs.worker import RunningWorker, running_worker
+from fraudsvc.jobs.worker_metrics import refresh_all
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.resources import open_database
 from fraudsvc.schemas import CheckOut, ReadyOut, encode
@@ -46,7 +47,7 @@ def probe_app(
         return _json(ReadyOut(ready=ready, checks=checks), status=200 if ready else 503)
 
     async def metrics(request: web.Request) -> web.Response:
-        await refresh_queue_depth(running.state)
+        await refresh_all(running.state)
         content, headers = running.state.metrics.render(request.headers.getall("Accept", []))
         return web.Response(body=content, headers=headers)
 

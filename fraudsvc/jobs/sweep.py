@@ -14,6 +14,7 @@ from loguru import logger
 from fraudsvc.db import explanations
 from fraudsvc.jobs.payloads import ExplainJob
 from fraudsvc.jobs.state import WorkerState
+from fraudsvc.jobs.worker_metrics import refresh_backlog
 from fraudsvc.telemetry.tracing import carrier_from_text
 
 RUNNING_GRACE_SECONDS = 30
@@ -41,8 +42,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
             queued.append(row.transaction_id)
     await explanations.mark_enqueued(queued)
     state.metrics.swept.add({}, len(queued))
-    for status, count in (await explanations.open_counts()).items():
-        state.metrics.open.set({"status": status}, count)
+    await refresh_backlog(state)
     if queued:
         logger.info("sweep enqueued {} explanation(s) left without a job", len(queued))
     return len(queued)

@@ -51,17 +51,12 @@ def zero(metrics: WorkerMetrics) -> None:
     for status in ("pending", "running"):
         metrics.open.set({"status": status}, 0)
     metrics.queue_depth.set({}, 0)
+    metrics.oldest_open.set({}, 0)
     metrics.swept.add({}, 0)
     metrics.db_errors.add({"source": "job"}, 0)
+    metrics.db_errors.add({"source": "backlog"}, 0)
     metrics.redis_errors.add({"operation": "queue_depth"}, 0)
     metrics.redis_errors.add({"operation": "worker"}, 0)
-
-
-async def refresh_queue_depth(state: WorkerState) -> None:
-    try:
-        state.metrics.queue_depth.set({}, await state.queue.depth())
-    except (RedisError, OSError):
-        state.metrics.redis_errors.inc({"operation": "queue_depth"})
 
 
 def health_check_key(settings: Settings) -> str:

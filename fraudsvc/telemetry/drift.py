@@ -18,7 +18,7 @@ from loguru import logger
 
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.model.reference import psi
-from fraudsvc.telemetry.metrics import WebMetrics
+from fraudsvc.telemetry.metrics import WebMetrics, reset
 
 MIN_WINDOW = 100  # fewer predictions say nothing reliable about a distribution
 
@@ -55,6 +55,8 @@ class DriftMonitor:
 
     def publish(self) -> None:
         values = self.compute()
+        if not values:  # a new model, or too few predictions: no stale PSI of the old one
+            reset(self.metrics.drift)
         for feature, value in values.items():
             self.metrics.drift.set({"feature": feature}, value)
         self.metrics.drift_window.set({}, len(self.scores))

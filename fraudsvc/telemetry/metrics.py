@@ -2,9 +2,10 @@
 
 Each process builds its own set with its own registry (no module-level collectors), serves it on
 /metrics, and is the only writer. Names follow Prometheus conventions: base units (`_seconds`),
-counters end in `_total`, route labels are templates (`/v1/transactions/{transaction_id:str}`),
-never raw ids. The dashboards and alert rules in observability/ read exactly these names; a test
-compares them with a live /metrics.
+counters end in `_total`, route labels are templates (`/v1/transactions/{transaction_id}`),
+never raw ids; requests that match no route are counted under route="unmatched". The
+dashboards and alert rules in observability/ read exactly these names; a test compares them
+with a live /metrics.
 """
 
 from __future__ import annotations
@@ -152,6 +153,11 @@ class WorkerMetrics(MetricSet):
         self.open = Gauge(
             "fraudsvc_explanations_open",
             "Explanations not finished, by status (pending, running), from PostgreSQL",
+            registry=r,
+        )
+        self.oldest_open = Gauge(
+            "fraudsvc_explanations_oldest_open_seconds",
+            "Age of the oldest explanation not finished (0 when none): a stuck worker shows here",
             registry=r,
         )
         self.swept = Counter(

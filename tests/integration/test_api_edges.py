@@ -174,3 +174,11 @@ async def test_correlation_id_is_taken_from_the_caller(client: httpx.AsyncClient
     assert response.json()["correlation_id"] == "order-4711"
     odd = await client.get("/healthz", headers={"X-Correlation-ID": "has spaces"})
     assert odd.headers["x-correlation-id"] != "has spaces"
+
+
+async def test_requests_matching_no_route_are_counted_and_json(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/no/such/route")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "not_found"
+    metrics = (await client.get("/metrics")).text
+    assert 'fraudsvc_http_requests_total{method="GET",route="unmatched",status="404"} 1' in metrics
