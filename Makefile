@@ -37,6 +37,10 @@ $(DATA_CSV): | $(STAMP)
 .PHONY: data
 data: $(DATA_CSV) ## generate the synthetic data set (DATA_CSV) unless it exists
 
+.PHONY: demo
+demo: $(STAMP) ## the whole service on this machine: data, model, web, worker, a replay, the proof
+	$(BIN)/python -m fraudsvc.demo $(DEMO_ARGS)
+
 .PHONY: train
 train: $(DATA_CSV) ## generate data if missing, train, evaluate, register and promote in MLflow
 	$(BIN)/fraudsvc train --data $(DATA_CSV)

@@ -57,6 +57,7 @@ class ReplayReport:
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
     scores: dict[str, float] = field(default_factory=dict)
+    decisions_by_id: dict[str, str] = field(default_factory=dict)
     truth: dict[str, int] = field(default_factory=dict)
     explanations_pending: int = 0
     errors: Counter[str] = field(default_factory=Counter)
@@ -173,6 +174,7 @@ async def replay(
                     tid = str(row["transaction_id"])
                     report.decisions[body["decision"]] += 1
                     report.scores[tid] = float(body["score"])
+                    report.decisions_by_id[tid] = body["decision"]
                     if body["explanation"]["status"] != "not_requested":
                         report.explanations_pending += 1
             finally:

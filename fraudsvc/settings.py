@@ -73,7 +73,9 @@ class RedisSettings:
     url: str
     """REDIS_URL: the arq queue (redis://host:port/db or unix:///path.sock)."""
     queue_name: str
-    """FRAUDSVC_QUEUE_NAME: the arq queue (a Redis sorted set) of explanation jobs."""
+    """FRAUDSVC_QUEUE_NAME: the arq queue (a Redis sorted set) of explanation jobs; default
+    `fraudsvc:explain:<database name>`, so that installs sharing a Redis never take each
+    other's jobs (a job names a transaction of one database)."""
 
 
 @dataclass(frozen=True)
@@ -305,9 +307,10 @@ def _read_with(r: _Reader) -> Settings:
     )
     if database.pool_min > database.pool_max:
         r.problems.append("FRAUDSVC_DB_POOL_MIN: must not exceed FRAUDSVC_DB_POOL_MAX")
+    database_name = urlparse(database.url).path.lstrip("/") or "postgres"
     redis = RedisSettings(
         url=r.url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix")),
-        queue_name=r.string("FRAUDSVC_QUEUE_NAME", "fraudsvc:explain"),
+        queue_name=r.string("FRAUDSVC_QUEUE_NAME", f"fraudsvc:explain:{database_name}"),
     )
     tracking_uri = r.string("MLFLOW_TRACKING_URI", f"sqlite:///{mlflow_dir / 'mlflow.db'}")
     local_store = urlparse(tracking_uri).scheme in ("sqlite", "file", "")

@@ -9,16 +9,19 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 import asyncpg
 import pytest
 
 from fraudsvc.datagen import GeneratorConfig, generate
 from fraudsvc.db.admin import drop_database, migrate
+from fraudsvc.embedded import Services, find_or_start
 from fraudsvc.settings import Settings
 from fraudsvc.training.pipeline import TrainOptions, train
 
 SettingsFactory = Callable[..., Settings]
+SERVICES = pytest.StashKey[Services]()
 
 
 @pytest.fixture(scope="session")
@@ -49,12 +52,34 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
     return build
 
 
-BASE_URL = os.environ.get("FRAUDSVC_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432")
+def pytest_configure(config: pytest.Config) -> None:
+    """PostgreSQL and Redis for the run: FRAUDSVC_TEST_DATABASE_URL / FRAUDSVC_TEST_REDIS_URL
+    when set, else the local servers when they answer, else embedded ones started here (a
+    fresh machine with only Python and make runs the suite too)."""
+    if "FRAUDSVC_TEST_DATABASE_URL" in os.environ and "FRAUDSVC_TEST_REDIS_URL" in os.environ:
+        return
+    folder = Path(__file__).resolve().parents[1] / "data" / "test-services"
+    found = find_or_start(
+        folder,
+        os.environ.get("FRAUDSVC_TEST_DATABASE_URL"),
+        os.environ.get("FRAUDSVC_TEST_REDIS_URL"),
+    )
+    server = urlparse(found.database_url)._replace(path="").geturl()
+    os.environ["FRAUDSVC_TEST_DATABASE_URL"] = server
+    os.environ["FRAUDSVC_TEST_REDIS_URL"] = found.redis_url
+    config.stash[SERVICES] = found
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    found = config.stash.get(SERVICES, None)
+    if found is not None:
+        found.stop()
 
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
-    url = f"{BASE_URL.rstrip('/')}/fraudsvc_test_{os.getpid()}_{secrets.token_hex(3)}"
+    base = os.environ["FRAUDSVC_TEST_DATABASE_URL"].rstrip("/")
+    url = f"{base}/fraudsvc_test_{os.getpid()}_{secrets.token_hex(3)}"
     await migrate(Settings.from_env({"DATABASE_URL": url}).database)
     yield url
     await drop_database(url)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ def service_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, st
     return {
         "FRAUDSVC_DATA_DIR": str(data_dir),
         "DATABASE_URL": database_url,
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "REDIS_URL": os.environ.get("FRAUDSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "FRAUDSVC_QUEUE_NAME": f"fraudsvc-test:{secrets.token_hex(4)}",
         "FRAUDSVC_API_KEYS": API_KEY,
         "FRAUDSVC_MODEL_POLL_SECONDS": "3600",

@@ -142,6 +142,8 @@ class PrivateRedis:
     workdir: Path
     port: int = field(default_factory=free_port)
     service: Service | None = None
+    binary: str | None = None
+    """redis-server to run; default: the one on PATH."""
 
     @property
     def url(self) -> str:
@@ -149,7 +151,7 @@ class PrivateRedis:
 
     def start(self) -> None:
         argv = [
-            shutil.which("redis-server") or "redis-server",
+            self.binary or shutil.which("redis-server") or "redis-server",
             "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
             "--dir", str(self.workdir),
         ]  # fmt: skip
@@ -182,6 +184,11 @@ class PrivatePostgres:
 
     workdir: Path
     port: int = field(default_factory=free_port)
+    binaries: Path | None = None
+    """Folder of initdb and pg_ctl; default: the system's newest PostgreSQL."""
+
+    def _tool(self, name: str) -> str:
+        return str(self.binaries / name) if self.binaries else _pg_bin(name)
 
     @property
     def datadir(self) -> Path:
@@ -201,7 +208,7 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres", "postgres")
             self.workdir.chmod(0o700)
-        self._run([_pg_bin("initdb"), "-D", str(self.datadir), "-U", "postgres",
+        self._run([self._tool("initdb"), "-D", str(self.datadir), "-U", "postgres",
                    "--auth=trust", "-E", "UTF8", "--no-instructions"])  # fmt: skip
 
     def start(self) -> None:
@@ -209,11 +216,12 @@ class PrivatePostgres:
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.workdir}"
         )
-        self._run([_pg_bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.workdir / "pg.log"),
-                   "-o", options, "-w", "start"])  # fmt: skip
+        log = str(self.workdir / "pg.log")
+        self._run([self._tool("pg_ctl"), "-D", str(self.datadir), "-l", log, "-o", options, "-w",
+                   "start"])  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
-        self._run([_pg_bin("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
+        self._run([self._tool("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
 
     def restart(self) -> None:
         self.stop()

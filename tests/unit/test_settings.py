@@ -21,6 +21,7 @@ def test_defaults_run_locally_without_any_variable() -> None:
     assert s.database.url.startswith("postgresql://")
     assert s.redis.url.startswith("redis://127.0.0.1:6379")
     assert s.explain.policy == "flagged"
+    assert s.redis.queue_name == "fraudsvc:explain:fraudsvc"
     assert s.api.api_key_hashes == ()
 
 

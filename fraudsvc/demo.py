@@ -1,0 +1,243 @@
+"""`make demo`: from a clean clone to a scoring service with explanations, and the proof.
+
+1. PostgreSQL and Redis: the URL variables, else the local servers, else embedded ones.
+2. Migrations; 3. synthetic data (unless DATA_CSV exists); 4. a champion model (unless one is
+   registered); 5. history: every transaction before the last 3 days of the data, with the labels
+   known by then (`fraudsvc backfill`); 6. `fraudsvc web` and `fraudsvc worker`;
+7. a few thousand transactions of the last days through the HTTP API (`fraudsvc replay`), each
+   run continuing where the previous one stopped; 8. the flagged transactions' explanations.
+
+Then the summary (decision mix, latency, online quality, one explanation in full, the URLs),
+and the service keeps running until Ctrl-C, which stops everything the demo started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from loguru import logger
+
+from fraudsvc.bench.stack import Service, fraudsvc, free_port, wait_http
+from fraudsvc.contract import load_contract_file
+from fraudsvc.datagen import GeneratorConfig, generate
+from fraudsvc.db.admin import migrate
+from fraudsvc.embedded import Services, answers, find_or_start
+from fraudsvc.model import registry
+from fraudsvc.progress import Stages
+from fraudsvc.replay import ReplayOptions, ReplayReport, replay
+from fraudsvc.settings import Settings
+from fraudsvc.telemetry.logs import setup_logging
+from fraudsvc.training.pipeline import TrainOptions, train
+
+EXPLANATION_WAIT_SECONDS = 90.0
+LIVE_DAYS = timedelta(days=3)  # the stream the runs replay: about four runs of 3,000
+
+
+@dataclass
+class Demo:
+    settings: Settings
+    env: dict[str, str]
+    api_key: str
+    url: str
+    worker_url: str
+    logs: Path
+
+
+def _port(preferred: int) -> int:
+    return preferred if not answers(preferred) else free_port()
+
+
+def _environment(base: Settings, services: Services) -> tuple[dict[str, str], str]:
+    key = os.environ.get("FRAUDSVC_API_KEY") or "demo-" + secrets.token_hex(8)
+    env = {
+        **os.environ,
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+        "FRAUDSVC_API_KEYS": os.environ.get("FRAUDSVC_API_KEYS") or key,
+        "FRAUDSVC_PORT": str(_port(base.api.port)),
+        "FRAUDSVC_WORKER_METRICS_PORT": str(_port(base.worker.metrics_port)),
+        "FRAUDSVC_LOG_FORMAT": "json",
+    }
+    return env, key
+
+
+async def _scalar(url: str, sql: str) -> Any:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval(sql)
+    finally:
+        await connection.close()
+
+
+def _backfill_needed(database_url: str, cut: datetime) -> bool:
+    stored = asyncio.run(_scalar(database_url, "SELECT max(ts) FROM transactions"))
+    return stored is None or stored < cut - timedelta(days=1)
+
+
+def _resume_from(database_url: str, cut: datetime) -> datetime:
+    last = asyncio.run(
+        _scalar(
+            database_url,
+            "SELECT max(t.ts) FROM transactions AS t JOIN predictions AS p USING (transaction_id)",
+        )
+    )
+    return cut if last is None or last < cut else last + timedelta(microseconds=1)
+
+
+async def _explanation_of_a_flagged(demo: Demo, report: ReplayReport) -> dict[str, Any] | None:
+    """Wait for the explanations the policy asked for; return one of a flagged transaction."""
+    headers = {"X-API-Key": demo.api_key}
+    async with httpx.AsyncClient(base_url=demo.url, headers=headers, timeout=10) as client:
+        deadline = time.monotonic() + EXPLANATION_WAIT_SECONDS
+        flagged = [t for t, d in report.decisions_by_id.items() if d != "allow"]
+        chosen: dict[str, Any] | None = None
+        for tid in flagged:
+            while time.monotonic() < deadline:
+                body: dict[str, Any] = (
+                    await client.get(f"/v1/transactions/{tid}/explanation")
+                ).json()
+                if body.get("status") in ("done", "failed"):
+                    break
+                await asyncio.sleep(0.5)
+            if body.get("status") == "done":
+                chosen = chosen or body
+        return chosen
+
+
+def _explanation_text(body: dict[str, Any]) -> list[str]:
+    model = body["model"]
+    lines = [
+        f"  transaction   {body['transaction_id']}  (model {model['name']} v{model['version']})",
+        f"  score         {body['score']:.4f}   LIME local prediction "
+        f"{body['local_prediction']:.4f}   intercept {body['intercept']:.4f}   "
+        f"local fit R² {body['local_fit_r2']:.3f}",
+        f"  computed in   {body['duration_ms']:.0f} ms ({body['predict_ms']:.0f} ms in the model), "
+        f"{body['parameters']['num_samples']} samples, seed {body['parameters']['seed']}",
+        "  weights (toward fraud +, toward genuine -):",
+    ]
+    for w in body["weights"]:
+        lines.append(f"    {w['weight']:+.4f}  {w['condition']:<46} (value {w['value']:.4g})")
+    return lines
+
+
+def _summary(demo: Demo, report: ReplayReport, explanation: dict[str, Any] | None) -> str:
+    worker = demo.worker_url
+    lines = [report.summary(), "", "one explanation, in full:"]
+    lines += _explanation_text(explanation) if explanation else ["  (none finished in time)"]
+    lines += [
+        "",
+        "fraudsvc is running:",
+        f"  API docs      {demo.url}/docs",
+        f"  readiness     {demo.url}/readyz",
+        f"  metrics       {demo.url}/metrics   (worker: {worker}/metrics)",
+        f"  API key       {demo.api_key}",
+        f"  logs          {demo.logs}",
+        "  try           curl -s -H 'X-API-Key: "
+        f"{demo.api_key}' {demo.url}/v1/transactions/<transaction_id>",
+    ]
+    return "\n".join(lines)
+
+
+def run(transactions: int, wait: bool) -> int:
+    base = Settings.from_env()
+    demo_dir = base.paths.data_dir / "demo"
+    stages = Stages(total=8)
+    started: list[Service] = []
+    with stages.stage("PostgreSQL and Redis"):
+        services = find_or_start(
+            demo_dir, os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+        )
+        for note in services.notes:
+            logger.info("  {}", note)
+    try:
+        env, key = _environment(base, services)
+        settings = Settings.from_env(env)
+        with stages.stage("migrations"):
+            asyncio.run(migrate(settings.database))
+        data = settings.paths.data_file
+        with stages.stage("synthetic data"):
+            if data.exists():
+                logger.info("  reusing {}", data)
+            else:
+                result = generate(GeneratorConfig(), data)
+                logger.info("  {:,} transactions in {:.1f} s", result.rows, result.seconds)
+        with stages.stage("champion model"):
+            ms = settings.mlflow
+            champion = registry.version_for_alias(ms, ms.model_name, ms.model_alias)
+            if champion is not None:
+                logger.info("  reusing {} v{}", ms.model_name, champion.version)
+            else:
+                trained = train(settings, TrainOptions(data=data))
+                logger.info("  {}", trained.promotion.reason)
+        frame = load_contract_file(data, require_labels=True).frame
+        last = frame["timestamp"].max()
+        assert isinstance(last, datetime)
+        cut = datetime(last.year, last.month, last.day, tzinfo=last.tzinfo) - LIVE_DAYS
+        with stages.stage(f"history before {cut.date()}"):
+            if _backfill_needed(settings.database.url, cut):
+                argv = fraudsvc("backfill", str(data), "--until", cut.date().isoformat())
+                subprocess.run(argv, env=env, check=True, capture_output=True)
+            logger.info("  history in place (fraudsvc backfill --until {})", cut.date())
+        logs = demo_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        url = f"http://127.0.0.1:{env['FRAUDSVC_PORT']}"
+        worker_url = f"http://127.0.0.1:{env['FRAUDSVC_WORKER_METRICS_PORT']}"
+        demo = Demo(settings, env, key, url, worker_url, logs)
+        with stages.stage("start web and worker"):
+            started.append(Service("web", fraudsvc("web"), env, logs / "web.log").start())
+            started.append(Service("worker", fraudsvc("worker"), env, logs / "worker.log").start())
+            wait_http(f"{url}/readyz", seconds=120)
+            wait_http(f"{worker_url}/healthz", seconds=120)
+        start = _resume_from(settings.database.url, cut)
+        with stages.stage(f"replay {transactions:,} transactions through the API"):
+            options = ReplayOptions(url=url, api_key=key, concurrency=8)
+            report = asyncio.run(replay(frame, options, start=start, limit=transactions))
+            if report.sent == 0:
+                logger.warning("  the file is exhausted: remove {} to start over", data)
+        with stages.stage("explanations of the flagged transactions"):
+            explanation = asyncio.run(_explanation_of_a_flagged(demo, report))
+        print(_summary(demo, report, explanation), flush=True)
+        if wait:
+            print("\nPress Ctrl-C to stop everything the demo started.", flush=True)
+            while True:
+                time.sleep(3600)
+        return 0
+    finally:
+        for service in reversed(started):
+            service.stop()
+        services.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fraudsvc.demo", description=__doc__)
+    parser.add_argument("--transactions", type=int, default=3_000, help="to replay (default 3000)")
+    parser.add_argument("--no-wait", action="store_true", help="stop after the summary")
+    args = parser.parse_args(argv)
+    setup_logging("INFO", "text")
+
+    def terminate(signum: int, _: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds like Ctrl-C: everything started is stopped
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        return run(args.transactions, wait=not args.no_wait)
+    except KeyboardInterrupt:
+        print("\nstopped", flush=True)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
