@@ -78,6 +78,10 @@ drills: $(STAMP) ## fault drills under load (Redis restart, worker SIGKILL, Post
 fuzz: $(STAMP) ## long schemathesis run against the API's own schema (make test runs a short one)
 	FRAUDSVC_FUZZ_EXAMPLES=$${FRAUDSVC_FUZZ_EXAMPLES:-500} $(BIN)/pytest tests/fuzz -p no:logging
 
+.PHONY: rules
+rules: $(STAMP) ## regenerate deploy/base/prometheusrule.yaml from observability/prometheus/alerts.yml
+	$(BIN)/python deploy/prometheusrule.py
+
 .PHONY: clean
 clean: ## remove the environments and caches (keeps data/)
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -20,7 +20,7 @@ from tests.deploy.tools import REPO, Manifest, dump_documents, load_documents, l
 
 DEPLOY = REPO / "deploy"
 OVERLAYS = {"dev": "fraudsvc-dev", "prod": "fraudsvc-prod"}
-CUSTOM_KINDS = {"ScaledObject", "ServiceMonitor"}
+CUSTOM_KINDS = {"ScaledObject", "ServiceMonitor", "PrometheusRule"}
 EXPECTED = {
     ("Namespace", None),
     ("ServiceAccount", "fraudsvc"),
@@ -35,6 +35,7 @@ EXPECTED = {
     ("ScaledObject", "fraudsvc-worker"),
     ("ServiceMonitor", "fraudsvc-web"),
     ("ServiceMonitor", "fraudsvc-worker"),
+    ("PrometheusRule", "fraudsvc"),
     ("NetworkPolicy", "fraudsvc-default"),
     ("NetworkPolicy", "fraudsvc-web-ingress"),
     ("NetworkPolicy", "fraudsvc-worker-metrics"),
@@ -105,10 +106,19 @@ def test_built_in_kinds_validate_strictly(rendered: list[Manifest], tmp_path: Pa
     assert output.count("passed for resource") == len(builtin), output
 
 
-def test_no_secret_and_no_alert_rules_are_rendered(rendered: list[Manifest]) -> None:
+def test_no_secret_is_rendered(rendered: list[Manifest]) -> None:
     kinds = {d["kind"] for d in rendered}
     assert "Secret" not in kinds, "secrets are created out of band, never kept in the overlays"
-    assert "PrometheusRule" not in kinds, "generated from observability/ by the maintainer"
+
+
+def test_the_alert_rules_are_the_ones_compose_runs(rendered: list[Manifest]) -> None:
+    rule = next(d for d in rendered if d["kind"] == "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    source = load_yaml(REPO / "observability" / "prometheus" / "alerts.yml")
+    assert rule["spec"]["groups"] == source["groups"], "run `make rules` after editing alerts.yml"
+    alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts
+    assert all(r["labels"]["severity"] in ("critical", "warning") for r in alerts)
 
 
 def test_pods_run_locked_down(rendered: list[Manifest]) -> None:
