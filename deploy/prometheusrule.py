@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO / "observability" / "prometheus" / "alerts.yml"
@@ -39,7 +39,8 @@ def prometheus_rule() -> dict[str, Any]:
 
 
 def render() -> str:
-    return HEADER + yaml.safe_dump(prometheus_rule(), sort_keys=False, width=100)
+    body: str = yaml.safe_dump(prometheus_rule(), sort_keys=False, width=100)
+    return HEADER + body
 
 
 if __name__ == "__main__":
