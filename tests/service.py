@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import uvicorn
@@ -22,6 +24,19 @@ from fraudsvc.app import create_app
 from fraudsvc.settings import Settings
 
 API_KEY = "test-key-" + secrets.token_hex(8)
+FAST_LIME = {"FRAUDSVC_LIME_NUM_SAMPLES": "500", "FRAUDSVC_EXPLAIN_PROCESSES": "1"}
+
+
+def transaction(**overrides: Any) -> dict[str, Any]:
+    """A valid scoring request with fresh ids (its own customer and terminal: no history)."""
+    return {
+        "transaction_id": "t-" + secrets.token_hex(6),
+        "timestamp": "2026-03-02T12:30:00Z",
+        "customer_id": "C-" + secrets.token_hex(4),
+        "terminal_id": "T-" + secrets.token_hex(4),
+        "amount": 42.0,
+        **overrides,
+    }
 
 
 def service_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
@@ -116,3 +131,11 @@ class TcpProxy:
 
     async def restore(self) -> None:
         await self.start()
+
+
+async def proxied(database_url: str) -> tuple[TcpProxy, str]:
+    """A started proxy in front of the database, and the URL that goes through it."""
+    target = urlparse(database_url)
+    proxy = TcpProxy(target_port=target.port or 5432)
+    await proxy.start()
+    return proxy, target._replace(netloc=f"{target.username}@127.0.0.1:{proxy.port}").geturl()

@@ -30,8 +30,9 @@ class History:
 
 
 @dataclass(frozen=True)
-class NewPrediction:
-    body: TransactionBody
+class PredictionFields:
+    """What was scored, exactly: the fields a prediction row holds."""
+
     score: float
     decision: str
     threshold_review: float
@@ -42,6 +43,11 @@ class NewPrediction:
     features: list[float]
     reasons: list[dict[str, Any]] | None
     correlation_id: str
+
+
+@dataclass(frozen=True)
+class NewPrediction(PredictionFields):
+    body: TransactionBody
     explain_reason: str | None
     """Why an explanation is due (flagged, sampled, all) or None: no pending row is written."""
     trace_context: str | None = None
@@ -67,16 +73,6 @@ class StoredTransaction:
 
 
 @dataclass(frozen=True)
-class StoredPrediction:
-    score: float
-    decision: str
-    threshold_review: float
-    threshold_block: float
-    model_name: str
-    model_version: str
-    feature_hash: str
-    features: list[float]
-    reasons: list[dict[str, Any]] | None
-    correlation_id: str
+class StoredPrediction(PredictionFields):
     created_at: datetime
     explanation_status: str | None

@@ -17,20 +17,14 @@ from fraudsvc.db.engine import DatabaseUnavailable
 from fraudsvc.db.records import NewPrediction, TransactionBody
 from fraudsvc.features import FEATURE_SPEC
 from fraudsvc.settings import Settings
-from tests.service import running_service, service_env
+from tests.service import running_service, service_env, transaction
 
 pytestmark = pytest.mark.slow
 
 
 def tx(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "transaction_id": "t-" + secrets.token_hex(6),
-        "timestamp": "2026-03-02T12:30:00+01:00",
-        "customer_id": "C-" + secrets.token_hex(4),
-        "terminal_id": "T-" + secrets.token_hex(4),
-        "amount": 57.9,
-    }
-    return {**body, **overrides}
+    """A request with an offset timestamp: the service must store it in UTC."""
+    return transaction(**{"timestamp": "2026-03-02T12:30:00+01:00", "amount": 57.9, **overrides})
 
 
 async def count(database_url: str, table: str, transaction_id: str) -> int:

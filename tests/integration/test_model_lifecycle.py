@@ -4,11 +4,9 @@ registry is down, a new version when the alias moves, and never a model of anoth
 from __future__ import annotations
 
 import asyncio
-import secrets
 import shutil
 import socket
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
@@ -17,18 +15,9 @@ from fraudsvc.model import registry
 from fraudsvc.model.bundle import BundleMeta
 from fraudsvc.settings import Settings
 from tests.service import running_service, service_env
+from tests.service import transaction as tx
 
 pytestmark = pytest.mark.slow
-
-
-def tx() -> dict[str, Any]:
-    return {
-        "transaction_id": "m-" + secrets.token_hex(6),
-        "timestamp": "2026-03-02T12:30:00Z",
-        "customer_id": "C1",
-        "terminal_id": "T1",
-        "amount": 42.0,
-    }
 
 
 def closed_port() -> int:

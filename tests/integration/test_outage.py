@@ -6,28 +6,16 @@ proxy drops every connection and refuses new ones, as a crashed or unreachable s
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
 import asyncpg
 import pytest
 
 from fraudsvc.settings import Settings
-from tests.service import TcpProxy, running_service, service_env
+from tests.service import proxied, running_service, service_env
+from tests.service import transaction as tx
 
 pytestmark = pytest.mark.slow
-
-
-def tx() -> dict[str, Any]:
-    return {
-        "transaction_id": "o-" + secrets.token_hex(6),
-        "timestamp": "2026-03-02T12:30:00Z",
-        "customer_id": "C-" + secrets.token_hex(3),
-        "terminal_id": "T1",
-        "amount": 42.0,
-    }
 
 
 async def stored(database_url: str, transaction_id: str) -> tuple[int, int]:
@@ -46,10 +34,7 @@ async def stored(database_url: str, transaction_id: str) -> tuple[int, int]:
 async def test_database_outage_answers_503_and_recovers_by_itself(
     registry_dir: Path, database_url: str
 ) -> None:
-    target = urlparse(database_url)
-    proxy = TcpProxy(target_port=target.port or 5432)
-    await proxy.start()
-    via_proxy = target._replace(netloc=f"{target.username}@127.0.0.1:{proxy.port}").geturl()
+    proxy, via_proxy = await proxied(database_url)
     settings = Settings.from_env(service_env(registry_dir, via_proxy))
     async with running_service(settings) as client:
         before = await client.post("/v1/transactions", json=tx())
@@ -86,11 +71,8 @@ async def test_database_outage_answers_503_and_recovers_by_itself(
 async def test_the_service_starts_while_the_database_is_down(
     registry_dir: Path, database_url: str
 ) -> None:
-    target = urlparse(database_url)
-    proxy = TcpProxy(target_port=target.port or 5432)
-    await proxy.start()
+    proxy, via_proxy = await proxied(database_url)
     await proxy.cut()
-    via_proxy = target._replace(netloc=f"{target.username}@127.0.0.1:{proxy.port}").geturl()
     async with running_service(Settings.from_env(service_env(registry_dir, via_proxy))) as client:
         down = await client.post("/v1/transactions", json=tx())
         await proxy.restore()

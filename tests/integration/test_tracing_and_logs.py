@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.logs import setup_logging
 from fraudsvc.telemetry.tracing import setup_tracing
-from tests.service import API_KEY, running_service, service_env
+from tests.service import API_KEY, FAST_LIME, running_service, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +51,7 @@ async def test_one_trace_and_one_correlation_id_from_request_to_explanation(
             registry_dir,
             database_url,
             FRAUDSVC_EXPLAIN="all",
-            FRAUDSVC_LIME_NUM_SAMPLES="500",
-            FRAUDSVC_EXPLAIN_PROCESSES="1",
+            **FAST_LIME,
         )
     )
     tid = "trace-" + secrets.token_hex(6)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -25,21 +24,10 @@ from fraudsvc.jobs.worker import RunningWorker, running_worker
 from fraudsvc.model import registry
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.settings import Settings
-from tests.service import running_service, service_env
+from tests.service import FAST_LIME, running_service, service_env
+from tests.service import transaction as tx
 
 pytestmark = pytest.mark.slow
-FAST_LIME = {"FRAUDSVC_LIME_NUM_SAMPLES": "500", "FRAUDSVC_EXPLAIN_PROCESSES": "1"}
-
-
-def tx(**overrides: Any) -> dict[str, Any]:
-    return {
-        "transaction_id": "w-" + secrets.token_hex(6),
-        "timestamp": "2026-03-02T12:30:00Z",
-        "customer_id": "C-" + secrets.token_hex(3),
-        "terminal_id": "T-" + secrets.token_hex(3),
-        "amount": 42.0,
-        **overrides,
-    }
 
 
 @asynccontextmanager
