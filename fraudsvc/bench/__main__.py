@@ -1,40 +1,134 @@
-"""`python -m fraudsvc.bench [--repeat N] [--only SECTION ...]`: run and report the benchmarks."""
+"""`python -m fraudsvc.bench [--repeat N] [--only SECTION ...] [--quick]`: run the benchmarks and
+write data/reports/bench.{json,md}.
+
+Sections: offline (generator, batch features in polars and pandas, training), lime (num_samples
+against stability), http (fraudsvc web under wrk), mlflow-serve (the same model behind
+`mlflow models serve`, side by side), explain (the worker's throughput and latency), memory
+(peak resident memory). The services they need (a PostgreSQL database with 1M transactions of
+history, Redis, a model in a temporary MLflow store) are set up on the machine's PostgreSQL and
+Redis (FRAUDSVC_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432, and
+FRAUDSVC_BENCH_REDIS, default redis://127.0.0.1:6379/0), and removed at the end, even on
+failure. The HTTP sections need wrk (Debian: apt-get install wrk).
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import tempfile
+import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
-from fraudsvc.bench import offline
-from fraudsvc.bench.report import Report
+from fraudsvc.bench import comparison, explanations, lime_samples, memory, offline
+from fraudsvc.bench.environment import Bench
+from fraudsvc.bench.plan import SECTIONS, STACK_SECTIONS, make_plan
+from fraudsvc.bench.report import ERRORS, Report
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.logs import setup_logging
 
-SECTIONS = ("offline",)
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m fraudsvc.bench", description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measure (default 3)")
-    parser.add_argument("--only", nargs="*", choices=SECTIONS, help="run only these sections")
-    args = parser.parse_args()
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m fraudsvc.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--repeat", type=_positive, help="runs per measure (default 3; 1 with --quick)"
+    )
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run of a few minutes: 214k rows, short loads, few LIME vectors",
+    )
+    return parser
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the cleanup of every resource
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    plan = make_plan(args.quick, args.repeat)
+    chosen = [s for s in SECTIONS if s in (args.only or SECTIONS)]
     settings = Settings.from_env()
     setup_logging("WARNING", "text")
+    signal.signal(signal.SIGTERM, _terminate)
     report = Report()
-    chosen = args.only or SECTIONS
-    with tempfile.TemporaryDirectory(
-        dir=settings.paths.data_dir if settings.paths.data_dir.is_dir() else None
-    ) as tmp:
-        work = Path(tmp)
+    report.data["plan"] = {"label": plan.label, "repeat": plan.repeat, "sections": chosen}
+    started = time.perf_counter()
+    print(f"fraudsvc bench: {plan.label}, {plan.repeat} run(s) per measure: {', '.join(chosen)}")
+    failed = False
+    parent = settings.paths.data_dir if settings.paths.data_dir.is_dir() else None
+    with tempfile.TemporaryDirectory(prefix="fraudsvc-bench-", dir=parent) as tmp:
+        bench = Bench(plan, Path(tmp), report)
+        steps: list[tuple[str, str, Callable[[], object]]] = []
+        with_http, with_mlflow = "http" in chosen, "mlflow-serve" in chosen
         if "offline" in chosen:
-            print("offline: generator, features, training", flush=True)
-            offline.run(report, settings, args.repeat, work)
+            steps.append(
+                (
+                    "offline",
+                    "generator, batch features (polars, pandas), training",
+                    lambda: offline.run(report, plan, bench.workdir),
+                )
+            )
+        if with_http or with_mlflow:
+            steps.append(
+                (
+                    "http / mlflow-serve",
+                    "wrk against the servers",
+                    lambda: comparison.run(bench, report, with_http, with_mlflow),
+                )
+            )
+        if "explain" in chosen:
+            steps.append(("explain", "the worker", lambda: explanations.run(bench, report)))
+        if "memory" in chosen:
+            loaded = bool(STACK_SECTIONS & set(chosen) - {"memory"})
+            steps.append(
+                ("memory", "peak resident memory", lambda: memory.run(bench, report, loaded))
+            )
+        if "explain" in chosen:
+            steps.append(("explain", "what-if", lambda: explanations.what_if(bench, report)))
+        if "lime" in chosen:
+            steps.append(
+                ("lime", "num_samples against stability", lambda: lime_samples.run(bench, report))
+            )
+        try:
+            for name, title, step in steps:
+                print(f"\n{name}: {title}", flush=True)
+                try:
+                    step()
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as exc:  # the other sections still run and report
+                    failed = True
+                    report.note(ERRORS, f"{name} ({title}) failed: {type(exc).__name__}: {exc}")
+                    traceback.print_exc()
+        except (KeyboardInterrupt, SystemExit) as exc:
+            failed = True
+            report.note(ERRORS, f"The run was stopped: {type(exc).__name__} {exc}")
+        finally:
+            print("\ncleaning up: services, database, Redis keys ...", flush=True)
+            bench.close()
+    report.data["seconds"] = time.perf_counter() - started
     json_path, md_path = report.write(settings.paths.reports_dir)
-    print(f"\nwrote {json_path} and {md_path}")
+    print(f"\nwrote {json_path} and {md_path} ({report.data['seconds'] / 60:.1f} min)\n")
     print(md_path.read_text())
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

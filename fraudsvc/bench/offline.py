@@ -1,33 +1,126 @@
-"""Offline figures: generator throughput, batch features and training time at 1M rows."""
+"""Offline figures: generator throughput, batch features (polars, and pandas for comparison) and
+training time at 1M rows."""
 
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 from loguru import logger
 
+from fraudsvc.bench.pandas_features import pandas_features, to_pandas
+from fraudsvc.bench.plan import Plan
 from fraudsvc.bench.report import Figure, Report, timed
 from fraudsvc.contract import load_contract_file
-from fraudsvc.datagen import GeneratorConfig, generate
-from fraudsvc.features import batch_features
+from fraudsvc.datagen import generate
+from fraudsvc.features import FEATURE_SPEC, batch_features, feature_matrix
 from fraudsvc.settings import Settings
 from fraudsvc.training.pipeline import TrainOptions, train
 
-# about 1.03M rows over 120 days
-MILLION = GeneratorConfig(customers=4_000, terminals=8_000, days=120, seed=5)
+TOLERANCE = 1e-9
 
 
-def run(report: Report, settings: Settings, repeat: int, workdir: Path) -> Path:
-    section = "offline (1M rows)"
-    data = workdir / "bench-1m.parquet"
+def data_file(plan: Plan, workdir: Path) -> Path:
+    """The benchmark's data set, generated once per run (the offline section times it)."""
+    path = data_path(plan, workdir)
+    if not path.is_file():
+        generate(plan.data, path)
+    return path
+
+
+def data_path(plan: Plan, workdir: Path) -> Path:
+    return workdir / f"bench-{plan.data.customers}c-{plan.data.days}d.parquet"
+
+
+def compare_features(frame: pl.DataFrame, report: Report, section: str, repeat: int) -> None:
+    """polars and pandas on the same rows in this process, alternating, then value by value."""
+    frame_pd = to_pandas(frame)  # not timed: both start from an in-memory frame
+    polars_runs: list[float] = []
+    pandas_runs: list[float] = []
+    polars_out = pandas_out = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        polars_out = batch_features(frame)
+        polars_runs.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        pandas_out = pandas_features(frame_pd)
+        pandas_runs.append(time.perf_counter() - started)
+    assert polars_out is not None and pandas_out is not None
+    rows = f"{frame.height:,} rows, {len(FEATURE_SPEC.names)} features"
+    polars_fig = report.add(section, Figure("batch features (polars)", "s", polars_runs, rows))
+    pandas_fig = report.add(
+        section,
+        Figure(
+            "batch features (pandas reference)",
+            "s",
+            pandas_runs,
+            "groupby + time-based rolling, merge_asof for the delayed terminal windows",
+        ),
+    )
+    report.add(
+        section,
+        Figure(
+            "pandas / polars time",
+            "x",
+            [p / q for p, q in zip(pandas_runs, polars_runs, strict=True)],
+            "per run, same process, same rows",
+        ),
+    )
+    ours = feature_matrix(polars_out)
+    theirs = pandas_out.to_numpy(dtype=np.float64)
+    worst = np.nanmax(np.abs(ours - theirs), axis=0)
+    mismatched_nan = int((np.isnan(ours) != np.isnan(theirs)).sum())
+    offenders = {n: float(w) for n, w in zip(FEATURE_SPEC.names, worst, strict=True) if w > 0}
+    equal = mismatched_nan == 0 and all(w <= TOLERANCE for w in worst)
+    report.data["feature_equality"] = {
+        "rows": frame.height,
+        "tolerance": TOLERANCE,
+        "equal": equal,
+        "max_abs_difference": dict(zip(FEATURE_SPEC.names, map(float, worst), strict=True)),
+        "nan_mismatches": mismatched_nan,
+    }
+    worst_name = max(offenders, key=lambda n: offenders[n]) if offenders else None
+    if equal:
+        detail = (
+            f"pandas equals polars within {TOLERANCE:g} on every one of {frame.height:,} rows "
+            f"and {len(FEATURE_SPEC.names)} features"
+            + (
+                f" (largest difference {offenders[worst_name]:.1e} in {worst_name}: "
+                "floating-point summation order of the rolling sums)"
+                if worst_name
+                else " (bit for bit)"
+            )
+            + "."
+        )
+    else:
+        detail = (
+            f"pandas differs from polars beyond {TOLERANCE:g}: "
+            + ", ".join(f"{n} {w:.3g}" for n, w in offenders.items() if w > TOLERANCE)
+            + (f"; {mismatched_nan} NaN mismatches" if mismatched_nan else "")
+            + ". The definitions in fraudsvc/features.py decide; see bench.json feature_equality."
+        )
+    report.note(
+        section,
+        f"Feature check: {detail} Polars takes {polars_fig.median:.2f} s and pandas "
+        f"{pandas_fig.median:.2f} s (medians): pandas is "
+        f"{pandas_fig.median / polars_fig.median:.1f}x the polars time.",
+    )
+
+
+def run(report: Report, plan: Plan, workdir: Path) -> Path:
+    """Generate the data set `repeat` times (timed), then features and training on it."""
+    section = "offline"
+    data = data_path(plan, workdir)
     rows = 0
 
     def gen() -> None:
         nonlocal rows
-        rows = generate(MILLION, data).rows
+        rows = generate(plan.data, data).rows
 
-    runs = timed(gen, repeat)
+    runs = timed(gen, plan.repeat)
     report.add(
         section,
         Figure(
@@ -35,18 +128,10 @@ def run(report: Report, settings: Settings, repeat: int, workdir: Path) -> Path:
         ),
     )
     frame = load_contract_file(data, require_labels=True).frame
-    report.add(
-        section,
-        Figure(
-            "batch features (polars)",
-            "s",
-            timed(lambda: batch_features(frame), repeat),
-            f"{frame.height:,} rows, 19 features",
-        ),
-    )
+    compare_features(frame, report, section, plan.repeat)
 
     def fit() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             isolated = Settings.from_env({"FRAUDSVC_DATA_DIR": tmp})
             train(isolated, TrainOptions(data=data, register=False))
 
@@ -57,8 +142,8 @@ def run(report: Report, settings: Settings, repeat: int, workdir: Path) -> Path:
             Figure(
                 "training, end to end",
                 "s",
-                timed(fit, repeat),
-                "load + features + LightGBM (none and SMOTE) + baseline + MLflow",
+                timed(fit, plan.repeat),
+                f"{rows:,} rows: load + features + LightGBM (none and SMOTE) + baseline + MLflow",
             ),
         )
     finally:

@@ -1,0 +1,363 @@
+"""HTTP load with wrk against `fraudsvc web` and `mlflow models serve`, side by side.
+
+fraudsvc gets new transactions: unique ids, (customer, terminal, amount) drawn from the last 30
+days of the backfilled history, timestamps on a clock that starts just after the history and
+advances at the history's own pace (its span over its rows), so every window holds realistic
+history. MLflow gets real feature rows of the same transactions, precomputed by the batch path,
+as `dataframe_split` JSON. Both are loaded by the same wrk at the same rates, one run after the
+other, repeated; each run also records the CPU time the server, PostgreSQL's backends and wrk
+used, and for fraudsvc the mean time of each stage of the scoring path (from its /metrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import resource
+import statistics
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from fraudsvc.bench import procstat, wrk
+from fraudsvc.bench.environment import Bench
+from fraudsvc.features import FEATURE_SPEC, batch_features
+
+STAGES = ("history", "score", "persist", "enqueue")
+SCORE_PATH = "/v1/transactions"
+_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)\{([^}]*)\}\s+(\S+)$")
+
+
+@dataclass
+class Clock:
+    """Simulated time of the scoring load, in epoch seconds."""
+
+    base: float
+    step: float
+
+    def advance(self, sent: int) -> None:
+        self.base += (sent + 1) * self.step
+
+
+@dataclass
+class Target:
+    """A server under load: how to build its wrk script and which processes are its CPU."""
+
+    name: str
+    url: str
+    script: Callable[[wrk.Pacing], Path]
+    finished: Callable[[wrk.WrkResult, wrk.Pacing], None]
+    server_pids: Callable[[], list[int]]
+    metrics_url: str | None = None
+    database_url: str | None = None
+
+
+@dataclass
+class LoadRun:
+    target: str
+    rate: float | None
+    repeat: int
+    pacing: wrk.Pacing
+    result: wrk.WrkResult
+    cpu_ms: dict[str, float]
+    """CPU milliseconds per completed request: server, postgres, wrk."""
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    """Mean milliseconds per scoring stage and of the whole request, in the server (fraudsvc)."""
+
+    @property
+    def level(self) -> str:
+        return level_name(self.rate)
+
+    def as_json(self) -> dict[str, object]:
+        r = self.result
+        return {
+            "target": self.target,
+            "level": self.level,
+            "rate": self.rate,
+            "repeat": self.repeat,
+            "connections": self.pacing.connections,
+            "achieved": r.rate,
+            "requests": r.requests,
+            "seconds": r.seconds,
+            "latency_ms": {str(k): v for k, v in r.latency_ms.items()} | r.extra,
+            "non_2xx": r.non_2xx,
+            "socket_errors": r.socket_errors,
+            "statuses": r.statuses,
+            "cpu_ms_per_request": self.cpu_ms,
+            "stages_ms": self.stages_ms,
+        }
+
+
+def level_name(rate: float | None) -> str:
+    return "saturation" if rate is None else f"{rate:g}/s"
+
+
+# --------------------------------------------------------------------------- request pools
+
+
+class Pools:
+    """The transactions the load draws from, as wrk data files for both servers."""
+
+    def __init__(self, bench: Bench, directory: Path) -> None:
+        self.bench = bench
+        self.directory = directory
+        recent = bench.recent().select("transaction_id", "customer_id", "terminal_id", "amount")
+        n = bench.plan.pool_rows
+        sample = recent.sample(n, seed=11, with_replacement=n > recent.height)
+        self.score_pool = directory / "score-pool.lua"
+        self.score_pool.write_text(
+            wrk.score_pool(sample.select("customer_id", "terminal_id", "amount").rows())
+        )
+        self.sample = sample
+        self.clock = Clock(bench.history_end.timestamp() + 1.0, bench.seconds_per_transaction)
+        self.runs = 0
+        self.last_prefix = ""
+        """The transaction id prefix of the latest fraudsvc run."""
+        self._invocation_pool: Path | None = None
+
+    def score_script(self, pacing: wrk.Pacing) -> Path:
+        self.runs += 1
+        prefix = f"{self.bench.id_prefix}-{self.runs:03d}-"
+        config: dict[str, wrk.LuaValue] = {
+            "pool": str(self.score_pool),
+            "prefix": prefix,
+            "base": self.clock.base,
+            "step": self.clock.step,
+            "api_key": self.bench.api_key,
+            "path": SCORE_PATH,
+            "seed": self.runs,
+        }
+        path = self.directory / f"score-{self.runs:03d}.lua"
+        path.write_text(wrk.render_script("score", pacing, config))
+        self.last_prefix = prefix
+        return path
+
+    def score_finished(self, result: wrk.WrkResult, pacing: wrk.Pacing) -> None:
+        # requests still in flight when wrk stopped were sent too
+        self.clock.advance(result.requests + pacing.connections)
+
+    @property
+    def invocation_pool(self) -> Path:
+        if self._invocation_pool is None:
+            featured = batch_features(self.bench.frame).select(
+                "transaction_id", *FEATURE_SPEC.names
+            )
+            rows = self.sample.head(max(200, self.bench.plan.pool_rows // 10)).join(
+                featured, on="transaction_id", how="left"
+            )
+            columns = list(FEATURE_SPEC.names)
+            bodies = [
+                json.dumps({"dataframe_split": {"columns": columns, "data": [list(values)]}})
+                for values in rows.select(columns).iter_rows()
+            ]
+            self._invocation_pool = self.directory / "invocation-pool.lua"
+            self._invocation_pool.write_text(wrk.invocation_pool(bodies))
+        return self._invocation_pool
+
+    def invocation_script(self, pacing: wrk.Pacing) -> Path:
+        self.runs += 1
+        config: dict[str, wrk.LuaValue] = {
+            "pool": str(self.invocation_pool),
+            "path": "/invocations",
+            "seed": self.runs,
+        }
+        path = self.directory / f"invocations-{self.runs:03d}.lua"
+        path.write_text(wrk.render_script("invocations", pacing, config))
+        return path
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Prometheus text samples as {(name, labels): value}."""
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line.strip())
+        if match is None:
+            continue
+        name, raw_labels, value = match.groups()
+        labels = frozenset((k, v) for k, v in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', raw_labels))
+        try:
+            samples[(name, labels)] = float(value)
+        except ValueError:
+            continue
+    return samples
+
+
+def stage_means(
+    before: dict[tuple[str, frozenset[tuple[str, str]]], float],
+    after: dict[tuple[str, frozenset[tuple[str, str]]], float],
+) -> dict[str, float]:
+    """Mean milliseconds per scoring stage and per scoring request between two scrapes."""
+    out: dict[str, float] = {}
+
+    def delta(name: str, labels: frozenset[tuple[str, str]]) -> float:
+        return after.get((name, labels), 0.0) - before.get((name, labels), 0.0)
+
+    for stage in STAGES:
+        labels = frozenset({("stage", stage)})
+        count = delta("fraudsvc_scoring_stage_seconds_count", labels)
+        if count > 0:
+            out[stage] = 1000.0 * delta("fraudsvc_scoring_stage_seconds_sum", labels) / count
+    request = frozenset({("method", "POST"), ("route", SCORE_PATH)})
+    count = delta("fraudsvc_http_request_duration_seconds_count", request)
+    if count > 0:
+        out["request"] = (
+            1000.0 * delta("fraudsvc_http_request_duration_seconds_sum", request) / count
+        )
+        # stages that ran for only some requests (the enqueue) weigh by their share
+        shares = {
+            s: delta("fraudsvc_scoring_stage_seconds_count", frozenset({("stage", s)})) / count
+            for s in STAGES
+        }
+        out["other"] = out["request"] - sum(out.get(s, 0.0) * shares[s] for s in STAGES)
+    return out
+
+
+def scrape(url: str | None) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    if url is None:
+        return {}
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return parse_metrics(response.read().decode())
+    except OSError:
+        return {}
+
+
+def backend_pids(database_url: str | None) -> list[int]:
+    """PostgreSQL backends serving the benchmark's database (not this query's own)."""
+    if database_url is None:
+        return []
+
+    async def query() -> list[int]:
+        connection = await asyncpg.connect(database_url)
+        try:
+            rows = await connection.fetch(
+                "SELECT pid FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await connection.close()
+        return [int(r["pid"]) for r in rows]
+
+    try:
+        return asyncio.run(query())
+    except (OSError, asyncpg.PostgresError):
+        return []
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -> LoadRun:
+    pacing = wrk.pacing_for(rate)
+    script = target.script(pacing)
+    server = target.server_pids()
+    backends = backend_pids(target.database_url)
+    server_before = procstat.total_cpu_seconds(server)
+    postgres_before = {pid: procstat.cpu_seconds(pid) for pid in backends}
+    wrk_before = children_cpu_seconds()
+    metrics_before = scrape(target.metrics_url)
+    result, _ = wrk.run(target.url, script, pacing, seconds)
+    wrk_cpu = children_cpu_seconds() - wrk_before
+    server_cpu = procstat.total_cpu_seconds(server) - server_before
+    postgres_cpu = sum(
+        procstat.cpu_seconds(pid) - postgres_before.get(pid, 0.0)
+        for pid in set(backends) | set(backend_pids(target.database_url))
+    )
+    stages = stage_means(metrics_before, scrape(target.metrics_url)) if target.metrics_url else {}
+    target.finished(result, pacing)
+    n = max(1, result.requests)
+    return LoadRun(
+        target=target.name,
+        rate=rate,
+        repeat=repeat,
+        pacing=pacing,
+        result=result,
+        cpu_ms={
+            "server": 1000.0 * server_cpu / n,
+            "postgres": 1000.0 * postgres_cpu / n,
+            "wrk": 1000.0 * wrk_cpu / n,
+        },
+        stages_ms=stages,
+    )
+
+
+def describe(run: LoadRun) -> str:
+    r = run.result
+    errors = f", {r.errors} errors" if r.errors else ""
+    return (
+        f"    {run.target:<8} {run.level:>10}  {r.rate:7.1f} req/s  p50 {r.p50_ms:7.2f} ms  "
+        f"p99 {r.p99_ms:8.2f} ms  ({run.pacing.connections} conn{errors})"
+    )
+
+
+def pools_for(bench: Bench) -> Pools:
+    """The request pools of this run, built once and shared by the sections."""
+    if bench.load_pools is None:
+        directory = bench.workdir / "load"
+        directory.mkdir(exist_ok=True)
+        bench.load_pools = Pools(bench, directory)
+    return bench.load_pools
+
+
+def fraudsvc_target(bench: Bench, pools: Pools) -> Target:
+    web = bench.web()
+    return Target(
+        name="fraudsvc",
+        url=web.web_url,
+        script=pools.score_script,
+        finished=pools.score_finished,
+        server_pids=lambda: [web.web.pid],
+        metrics_url=f"{web.web_url}/metrics",
+        database_url=web.database_url,
+    )
+
+
+def mlflow_target(bench: Bench, pools: Pools) -> Target:
+    service, url = bench.mlflow_server()
+    return Target(
+        name="mlflow",
+        url=url,
+        script=pools.invocation_script,
+        finished=lambda result, pacing: None,
+        server_pids=lambda: [service.pid, *procstat.descendants(service.pid)],
+    )
+
+
+def warm_up(targets: list[Target], seconds: float) -> None:
+    for target in targets:
+        run_level(target, 200.0, seconds, repeat=-1)
+
+
+def matrix(
+    targets: list[Target], rates: tuple[float, ...], seconds: float, repeat: int
+) -> list[LoadRun]:
+    """Every level for every target, interleaved (level by level), `repeat` times."""
+    runs: list[LoadRun] = []
+    levels: list[float | None] = [*rates, None]
+    for r in range(repeat):
+        print(f"  round {r + 1}/{repeat}", flush=True)
+        for rate in levels:
+            for target in targets:
+                run = run_level(target, rate, seconds, r)
+                print(describe(run), flush=True)
+                runs.append(run)
+    return runs
+
+
+def median_of(runs: list[LoadRun], value: Callable[[LoadRun], float]) -> float:
+    values = [value(r) for r in runs if not math.isnan(value(r))]
+    return statistics.median(values) if values else math.nan
+
+
+def pick(runs: list[LoadRun], target: str, rate: float | None) -> list[LoadRun]:
+    return [r for r in runs if r.target == target and r.rate == rate]

@@ -1,0 +1,84 @@
+"""What the kernel says about a process: CPU time, children, command line, peak memory.
+
+Linux only (/proc), like the rest of the benchmark. A process that is gone reads as nothing
+rather than raising: the benchmark measures processes that may stop at any time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from fraudsvc.bench.stack import peak_rss_mib
+
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads); 0 when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # the command name (field 2) may hold spaces; the fields after it are space separated
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def total_cpu_seconds(pids: Iterable[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of a process (of all its threads)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return sorted(set(found))
+
+
+def descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    pending = children(pid)
+    while pending:
+        child = pending.pop(0)
+        out.append(child)
+        pending += children(child)
+    return out
+
+
+def command_line(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def role_of(command: str) -> str:
+    """A readable name for a process of the stack, from its command line."""
+    if "resource_tracker" in command:
+        return "multiprocessing resource tracker"
+    if "spawn_main" in command or "multiprocessing-fork" in command:
+        return "LIME pool process"
+    if "uvicorn" in command and "mlflow" in command:
+        return "MLflow scoring server (uvicorn)"
+    if "mlflow" in command:
+        return "mlflow models serve (launcher)"
+    return command.split(" ", 1)[0].rsplit("/", 1)[-1] or "process"
+
+
+def tree_memory(pid: int, name: str) -> list[tuple[str, int, float]]:
+    """(role, pid, VmHWM MiB) of a process and every descendant it has now."""
+    rows = [(name, pid, peak_rss_mib(pid))]
+    for child in descendants(pid):
+        rows.append((role_of(command_line(child)), child, peak_rss_mib(child)))
+    return rows

@@ -1,0 +1,184 @@
+"""The benchmark's pure parts: /metrics arithmetic, LIME stability and the num_samples rule,
+percentiles, profile areas, and the report's Markdown."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from fraudsvc.bench.explanations import percentile
+from fraudsvc.bench.lime_samples import (
+    Setting,
+    budget_ms,
+    jaccard,
+    mean_pairwise_jaccard,
+    recommend,
+)
+from fraudsvc.bench.load import Clock, parse_metrics, stage_means
+from fraudsvc.bench.plan import make_plan
+from fraudsvc.bench.profiled import area
+from fraudsvc.bench.report import Figure, Report
+
+METRICS = """# HELP fraudsvc_scoring_stage_seconds Time of each stage
+# TYPE fraudsvc_scoring_stage_seconds histogram
+fraudsvc_scoring_stage_seconds_bucket{le="0.001",stage="history"} 1.0
+fraudsvc_scoring_stage_seconds_count{stage="history"} {H_N}
+fraudsvc_scoring_stage_seconds_sum{stage="history"} {H_S}
+fraudsvc_scoring_stage_seconds_count{stage="score"} {H_N}
+fraudsvc_scoring_stage_seconds_sum{stage="score"} {S_S}
+fraudsvc_http_request_duration_seconds_count{method="POST",route="/v1/transactions"} {H_N}
+fraudsvc_http_request_duration_seconds_sum{method="POST",route="/v1/transactions"} {R_S}
+fraudsvc_http_request_duration_seconds_count{method="GET",route="/healthz"} 7.0
+"""
+
+
+def metrics(n: float, history: float, score: float, request: float) -> str:
+    return (
+        METRICS.replace("{H_N}", str(n))
+        .replace("{H_S}", str(history))
+        .replace("{S_S}", str(score))
+        .replace("{R_S}", str(request))
+    )
+
+
+def test_parse_metrics_reads_labelled_samples() -> None:
+    samples = parse_metrics(metrics(10, 0.02, 0.003, 0.05))
+    key = ("fraudsvc_scoring_stage_seconds_sum", frozenset({("stage", "history")}))
+    assert samples[key] == pytest.approx(0.02)
+    get = ("fraudsvc_http_request_duration_seconds_count",
+           frozenset({("method", "GET"), ("route", "/healthz")}))  # fmt: skip
+    assert samples[get] == 7.0
+
+
+def test_stage_means_come_from_the_difference_of_two_scrapes() -> None:
+    before = parse_metrics(metrics(10, 0.02, 0.003, 0.05))
+    after = parse_metrics(metrics(110, 0.12, 0.023, 0.35))  # 100 requests in between
+    means = stage_means(before, after)
+    assert means["history"] == pytest.approx(1.0)  # 0.1 s / 100 requests
+    assert means["score"] == pytest.approx(0.2)
+    assert means["request"] == pytest.approx(3.0)
+    assert means["other"] == pytest.approx(1.8)  # the request time outside the stages
+
+
+def test_stage_means_are_empty_without_requests() -> None:
+    same = parse_metrics(metrics(10, 0.02, 0.003, 0.05))
+    assert stage_means(same, same) == {}
+
+
+def test_the_load_clock_moves_past_every_sent_request() -> None:
+    clock = Clock(base=1_000.0, step=10.0)
+    clock.advance(sent=99)
+    assert clock.base == pytest.approx(2_000.0)  # requests 0..98 used 1000..1980
+
+
+def test_jaccard_of_top_feature_sets() -> None:
+    a, b = frozenset("abcde"), frozenset("abcxy")
+    assert jaccard(a, b) == pytest.approx(3 / 7)
+    assert jaccard(a, a) == 1.0
+    assert mean_pairwise_jaccard([a, a, b]) == pytest.approx((1 + 3 / 7 + 3 / 7) / 3)
+    assert mean_pairwise_jaccard([a]) == 1.0
+
+
+def test_setting_stability_is_per_vector_across_seeds() -> None:
+    s = Setting(1000)
+    s.ranked = [  # [seed][vector] features, heaviest first
+        [["a", "b", "c"], ["x", "y", "z"]],
+        [["a", "b", "d"], ["x", "y", "z"]],
+    ]
+    assert s.stability(k=2) == [1.0, 1.0]
+    assert s.stability(k=3) == pytest.approx([0.5, 1.0])
+    assert s.top1_share() == 1.0
+
+
+def test_budget_follows_the_flagged_load() -> None:
+    # 1 % of 300/s = 3 explanations/s; half a process = 500 ms/s -> 166.7 ms each
+    assert budget_ms(0.01) == pytest.approx(500 / 3)
+    assert budget_ms(0.0) == math.inf
+
+
+def test_recommend_stops_where_doubling_the_cost_buys_too_little() -> None:
+    stability = {250: 0.32, 500: 0.43, 1000: 0.43, 2000: 0.57, 5000: 0.66}
+    wall = {250: 7.6, 500: 10.2, 1000: 14.8, 2000: 24.4, 5000: 52.3}
+    # 2000 -> 5000: +0.09 for 1.1 doublings (0.08 per doubling) is not worth it
+    assert recommend(stability, wall, budget=100.0, gain=0.1) == 2000
+    # a cheaper taste for stability goes further
+    assert recommend(stability, wall, budget=100.0, gain=0.05) == 5000
+
+
+def test_recommend_keeps_within_the_budget() -> None:
+    stability = {250: 0.3, 1000: 0.45, 2000: 0.60, 5000: 0.80}
+    wall = {250: 10.0, 1000: 30.0, 2000: 60.0, 5000: 140.0}
+    assert recommend(stability, wall, budget=100.0) == 2000  # 5000 would be worth it, but
+    assert recommend(stability, wall, budget=200.0) == 5000
+    assert recommend(stability, wall, budget=5.0) == 250  # nothing fits: the cheapest
+
+
+def test_recommend_ignores_noise_that_buys_nothing() -> None:
+    stability = {1000: 0.60, 2000: 0.61, 5000: 0.62}
+    wall = {1000: 30.0, 2000: 60.0, 5000: 140.0}
+    assert recommend(stability, wall, budget=200.0) == 1000
+
+
+def test_nearest_rank_percentiles() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 95) == 95.0
+    assert percentile([3.0], 95) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("/x/.venv/lib/python3.11/site-packages/asyncpg/pool.py", "asyncpg"),
+        ("/x/.venv/lib/python3.11/site-packages/opentelemetry/sdk/trace/__init__.py", "OpenTel"),
+        ("/root/.pyenv/versions/3.11.7/lib/python3.11/logging/__init__.py", "logging"),
+        ("/work/main/fraudsvc/telemetry/logs.py", "logging"),
+        ("/work/main/fraudsvc/pipeline.py", "fraudsvc's own code"),
+        ("/root/.pyenv/versions/3.11.7/lib/python3.11/json/decoder.py", "other"),
+    ],
+)
+def test_profile_areas_by_source_file(filename: str, expected: str) -> None:
+    found = area(filename)
+    assert found is not None
+    assert found.startswith(expected)
+
+
+def test_c_functions_have_no_area_of_their_own() -> None:
+    assert area("~") is None
+
+
+def test_quick_plan_is_small_and_full_plan_is_a_million_rows() -> None:
+    quick, full = make_plan(True, None), make_plan(False, None)
+    assert quick.repeat == 1
+    assert full.repeat == 3
+    # rows grow with customer-days: about 1M rows against 214k
+    assert full.data.customers * full.data.days >= 4 * quick.data.customers * quick.data.days
+    assert make_plan(False, 5).repeat == 5
+    assert set(full.lime_samples) == {250, 500, 1000, 2000, 5000}
+
+
+def test_report_markdown_has_targets_figures_tables_and_notes(tmp_path: Path) -> None:
+    report = Report()
+    report.add("s", Figure("speed", "req/s", [1.0, 3.0, 2.0], "n"))
+    report.table("s", "T", ["a", "b"], [["1", "2"]], "table note")
+    report.note("s", "a note")
+    report.verdict("speed >= 2", "2", ok=True)
+    report.note("errors", "x failed")
+    facts = {
+        "cpu": "c",
+        "cores": 2,
+        "memory_gib": 1.0,
+        "python": "3",
+        "commit": "abc",
+        "versions": {"wrk": "4"},
+    }
+    text = report.markdown(facts)
+    assert "| speed >= 2 | 2 | met |" in text
+    assert "| speed | 2.000 | req/s | 1.000, 3.000, 2.000 | n |" in text
+    assert "### T" in text
+    assert "a note" in text
+    assert text.index("## errors") < text.index("## s")
+    data = report.to_json(facts)
+    assert data["sections"]["s"]["figures"][0]["median"] == 2.0
