@@ -130,7 +130,7 @@ def recommend(
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
         yield

@@ -11,6 +11,7 @@ from typing import Literal
 
 import msgspec
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix
 from loguru import logger
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
@@ -63,6 +64,26 @@ class ExplainQueue:
             )
             return "unavailable"
         return "queued" if queued is not None else "already_queued"
+
+    async def drop_orphan(self, transaction_id: str) -> bool:
+        """Delete a job key that no queue entry and no running job refers to any more.
+
+        arq refuses a job id while its key exists; if the queue's entry was lost but the key
+        survived (a partial Redis loss), the explanation could never be enqueued again until the
+        key expired, a day later. True when such a key was found and deleted."""
+        jid = job_id(transaction_id)
+        try:
+            if not await self.redis.exists(job_key_prefix + jid):
+                return False
+            queued = await self.redis.zscore(self.settings.queue_name, jid)
+            running = await self.redis.exists(in_progress_key_prefix + jid)
+            if queued is not None or running:
+                return False
+            await self.redis.delete(job_key_prefix + jid)
+        except (RedisError, OSError):
+            return False
+        logger.warning("dropped the orphaned job key of {} (no queue entry)", transaction_id)
+        return True
 
     async def depth(self) -> int:
         """Jobs waiting in the queue (arq's queue is a sorted set: its size)."""

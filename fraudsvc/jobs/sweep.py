@@ -1,8 +1,9 @@
 """The sweep (an arq cron job): enqueue every explanation that nobody is working on.
 
 That covers a score served while Redis was down (the enqueue failed, the row stayed pending),
-a Redis restart that lost the queue, and a worker that died when Redis lost its job too. The job
-id is deterministic, so an explanation whose job is still queued is not enqueued twice.
+a Redis restart that lost the queue, a worker that died when Redis lost its job too, and a job
+key left without its queue entry (which arq would refuse for a day). The job id is
+deterministic, so an explanation whose job is still queued is not enqueued twice.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ async def sweep(ctx: dict[str, Any]) -> int:
     )
     queued: list[str] = []
     for row in rows:
-        outcome = await state.queue.enqueue(
-            ExplainJob(
-                transaction_id=row.transaction_id,
-                correlation_id=row.correlation_id or "",
-                trace_context=carrier_from_text(row.trace_context),
-            )
+        job = ExplainJob(
+            transaction_id=row.transaction_id,
+            correlation_id=row.correlation_id or "",
+            trace_context=carrier_from_text(row.trace_context),
         )
+        outcome = await state.queue.enqueue(job)
+        if outcome == "already_queued" and await state.queue.drop_orphan(row.transaction_id):
+            outcome = await state.queue.enqueue(job)
         if outcome == "unavailable":
             break
         if outcome == "queued":

@@ -17,9 +17,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from arq.constants import job_key_prefix
 
 from fraudsvc.bench.stack import PrivateRedis
 from fraudsvc.explain import explain_vector
+from fraudsvc.jobs.payloads import job_id
+from fraudsvc.jobs.queue import connect
 from fraudsvc.jobs.worker import RunningWorker, running_worker
 from fraudsvc.model import registry
 from fraudsvc.model.loader import ModelHolder
@@ -303,3 +306,30 @@ async def test_the_worker_rides_out_a_redis_restart(
     assert [a.status_code for a in answers] == [201, 201]
     assert {d["status"] for d in done} == {"done"}
     assert restarts >= 1
+
+
+async def test_the_sweep_repairs_a_job_key_that_lost_its_queue_entry(
+    registry_dir: Path, database_url: str
+) -> None:
+    env = service_env(
+        registry_dir,
+        database_url,
+        FRAUDSVC_EXPLAIN="all",
+        FRAUDSVC_SWEEP_AFTER_SECONDS="1",
+        **FAST_LIME,
+    )
+    settings = Settings.from_env(env)
+    body = tx()
+    async with running_service(settings) as client:
+        await client.post("/v1/transactions", json=body)  # job queued, no worker yet
+        redis = connect(settings.redis)
+        try:
+            jid = job_id(body["transaction_id"])
+            removed = await redis.zrem(settings.redis.queue_name, jid)
+            key_left = await redis.exists(job_key_prefix + jid)
+        finally:
+            await redis.aclose(close_connection_pool=True)
+        assert (removed, key_left) == (1, 1)  # arq would refuse this id for a day
+        async with worker_for(settings):
+            done = await wait_status(client, body["transaction_id"], "done", seconds=60)
+    assert done["attempts"] == 1
