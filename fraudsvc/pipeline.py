@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC
 
 from fraudsvc import scoring
@@ -157,10 +157,13 @@ class Scorer:
                     model_version=bundle.version,
                     feature_hash=FEATURE_SPEC.hash,
                     features=vector,
-                    reasons=None if reasons is None else [r.__dict__ for r in reasons],
+                    reasons=None if reasons is None else [asdict(r) for r in reasons],
                     correlation_id=correlation_id,
                     explain_reason=explain,
-                    trace_context=carrier_to_text(current_context_carrier()),
+                    # the sweep re-sends a pending job with the trace it came from
+                    trace_context=None
+                    if explain is None
+                    else carrier_to_text(current_context_carrier()),
                 )
             )
         if created is None:  # another process stored this id between our read and write

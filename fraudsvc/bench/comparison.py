@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from fraudsvc.bench import stack, wrk
+from fraudsvc.bench import scrape_load, stack, wrk
 from fraudsvc.bench.environment import Bench
 from fraudsvc.bench.load import (
     STAGES,
@@ -69,6 +69,7 @@ def run(bench: Bench, report: Report, with_fraudsvc: bool, with_mlflow: bool) ->
         missed = _fraudsvc_verdicts(report, runs)
         _database_facts(report, bench)
         _pacing_note(report, HTTP, plan.load_seconds, levels)
+        scrape_load.run(bench, report, pools, targets[0], HTTP)
     else:
         missed = False
     if with_mlflow:
