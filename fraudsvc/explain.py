@@ -27,7 +27,8 @@ CLASS_NAMES = ["genuine", "fraud"]
 def warm_up() -> None:
     """Process-pool initializer: LIME's import alone takes about two seconds; and one BLAS
     thread per process, since OpenBLAS would start one per core and spin them without making an
-    explanation faster (56 ms of CPU per explanation against 27 ms, measured by make bench)."""
+    explanation faster (56 ms of CPU per explanation against 27 ms, measured by make bench).
+    The worker also sets OPENBLAS_NUM_THREADS=1 for the processes it spawns."""
     import lime.lime_tabular  # noqa: F401
     from threadpoolctl import threadpool_limits
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from fraudsvc.bench import comparison, explanations, lime_samples, memory, offline
+from fraudsvc.bench import comparison, explanations, lime_samples, memory, offline, storage
 from fraudsvc.bench.environment import Bench
 from fraudsvc.bench.plan import SECTIONS, STACK_SECTIONS, make_plan
 from fraudsvc.bench.report import ERRORS, Report
@@ -96,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         if "explain" in chosen:
             steps.append(("explain", "the worker", lambda: explanations.run(bench, report)))
         if "memory" in chosen:
-            loaded = bool(STACK_SECTIONS & set(chosen) - {"memory"})
+            loaded = bool(STACK_SECTIONS & set(chosen) - {"memory", "storage"})
             steps.append(
                 ("memory", "peak resident memory", lambda: memory.run(bench, report, loaded))
+            )
+        if "storage" in chosen:
+            steps.append(
+                ("storage", "bytes per row and per job", lambda: storage.run(bench, report))
             )
         if "explain" in chosen:
             steps.append(("explain", "what-if", lambda: explanations.what_if(bench, report)))

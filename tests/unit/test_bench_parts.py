@@ -1,9 +1,12 @@
 """The benchmark's pure parts: /metrics arithmetic, LIME stability and the num_samples rule,
-percentiles, profile areas, and the report's Markdown."""
+percentiles, profile areas, the /metrics scraper, and the report's Markdown."""
 
 from __future__ import annotations
 
+import http.server
 import math
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from fraudsvc.bench.load import Clock, parse_metrics, stage_means
 from fraudsvc.bench.plan import make_plan
 from fraudsvc.bench.profiled import area
 from fraudsvc.bench.report import Figure, Report
+from fraudsvc.bench.scrape_load import Scraper
 
 METRICS = """# HELP fraudsvc_scoring_stage_seconds Time of each stage
 # TYPE fraudsvc_scoring_stage_seconds histogram
@@ -182,3 +186,36 @@ def test_report_markdown_has_targets_figures_tables_and_notes(tmp_path: Path) ->
     assert text.index("## errors") < text.index("## s")
     data = report.to_json(facts)
     assert data["sections"]["s"]["figures"][0]["median"] == 2.0
+
+
+def test_the_metrics_scraper_times_each_render_and_counts_failures() -> None:
+    body = b"# TYPE x counter\nx_total 1\n"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    try:
+        with Scraper(url, 0.02) as scraper:
+            time.sleep(0.3)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(scraper.seconds) >= 3
+    assert scraper.sizes == [len(body)] * len(scraper.seconds)
+    assert scraper.failures == 0
+
+    with Scraper(url, 0.02) as down:  # the server is gone: every scrape fails, none is timed
+        time.sleep(0.15)
+    assert down.failures >= 2
+    assert down.seconds == []
