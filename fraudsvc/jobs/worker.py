@@ -194,12 +194,31 @@ async def running_worker(
             yield running
         finally:
             # cancels running jobs, which arq puts back on the queue at once
-            with contextlib.suppress(RedisError, OSError):
+            try:
                 await running.worker.close()
+            except (RedisError, OSError):
+                pass
+            except asyncio.CancelledError:
+                # close() gathers the job tasks it has just cancelled, so a job caught while
+                # arq was finishing it raises their CancelledError here; it is ours only when
+                # this task itself is being cancelled
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+                await finish_close(running.worker)
             running.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running.task
             logger.info("worker stopped")
+
+
+async def finish_close(worker: Worker) -> None:
+    """What arq's Worker.close() leaves undone when the gather of the jobs it cancelled raises:
+    the heartbeat key and the worker's own Redis connections."""
+    with contextlib.suppress(RedisError, OSError):
+        await worker.pool.delete(worker.health_check_key)
+    with contextlib.suppress(RedisError, OSError):
+        await worker.pool.aclose(close_connection_pool=True)
 
 
 async def check(settings: Settings) -> tuple[bool, str]:

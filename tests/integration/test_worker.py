@@ -198,6 +198,30 @@ async def test_a_job_that_keeps_failing_ends_failed_with_the_error(
     assert retried.json()["status"] == "pending"
 
 
+async def test_stopping_the_worker_while_arq_finishes_a_job_raises_nothing(
+    registry_dir: Path, database_url: str
+) -> None:
+    """arq's Worker.close() cancels the job tasks and gathers them; a task caught while arq
+    awaits its finish_job (under shield) re-raises the CancelledError into close(), which then
+    skips deleting the heartbeat and closing its Redis connections. Seen once in make test."""
+    settings = Settings.from_env(service_env(registry_dir, database_url, FRAUDSVC_EXPLAIN="none"))
+    redis = connect(settings.redis)
+    try:
+        async with running_service(settings), worker_for(settings) as running:
+            heartbeat = running.worker.health_check_key
+            for _ in range(100):
+                if await redis.exists(heartbeat):
+                    break
+                await asyncio.sleep(0.1)
+            assert await redis.exists(heartbeat), "the worker never wrote its heartbeat"
+            # a job task that raises CancelledError when close() cancels it, as one does when
+            # the cancel lands on arq's `await asyncio.shield(self.finish_job(...))`
+            running.worker.tasks["finishing"] = asyncio.create_task(asyncio.Event().wait())
+        assert not await redis.exists(heartbeat)
+    finally:
+        await redis.aclose(close_connection_pool=True)
+
+
 async def test_web_with_worker_explains_in_one_process(
     registry_dir: Path, database_url: str
 ) -> None:
