@@ -18,7 +18,18 @@ from fraudsvc.settings import DatabaseSettings
 
 os.environ.setdefault("PICCOLO_CONF", "fraudsvc.db.piccolo_conf")
 
-DB = PostgresEngine(config={}, extensions=())
+
+class _Engine(PostgresEngine):
+    """Piccolo's engine connects to check the server's version as soon as it is constructed,
+    which here is at import time, with an empty configuration (libpq's defaults, not
+    DATABASE_URL): a stray connection to whatever answers on localhost, and a warning where
+    nothing does. start_pool() connects once the settings are known, and reports failures."""
+
+    async def check_version(self) -> None:
+        return None
+
+
+DB = _Engine(config={}, extensions=())
 
 # Errors that mean "the database cannot be reached or used right now" (a 503, not a bug).
 OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
