@@ -122,7 +122,10 @@ def build_worker(state: WorkerState, *, burst: bool = False) -> Worker:
         cron_jobs=[
             cron(
                 sweep,
-                name="sweep",
+                # arq's unique cron job id is `<name>:<time>`: without the queue in it, the
+                # installs sharing a Redis would share it, and each slot's sweep would run in
+                # only one of them
+                name=f"sweep:{settings.redis.queue_name}",
                 second=set(range(0, 60, SWEEP_EVERY_SECONDS)),
                 run_at_startup=True,
                 unique=True,
@@ -193,7 +196,10 @@ async def running_worker(
         try:
             yield running
         finally:
-            # cancels running jobs, which arq puts back on the queue at once
+            # first the polling loop: arq's main loop must not outlive the pool that close()
+            # drops (a worker stopped right after it started went on polling with no pool)
+            await stop_loop(running.task)
+            # then the running jobs, which arq puts back on the queue at once
             try:
                 await running.worker.close()
             except (RedisError, OSError):
@@ -206,10 +212,18 @@ async def running_worker(
                 if current is not None and current.cancelling():
                     raise
                 await finish_close(running.worker)
-            running.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running.task
             logger.info("worker stopped")
+
+
+async def stop_loop(task: asyncio.Task[None]) -> None:
+    """Cancel the supervised loop until it has ended: a cancel that lands while arq's main
+    loop is inside a Redis call can be swallowed there (seen in the tests), and the loop then
+    polls on."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("the worker loop ended with {!r}", task.exception())
 
 
 async def finish_close(worker: Worker) -> None:

@@ -357,3 +357,16 @@ async def test_the_sweep_repairs_a_job_key_that_lost_its_queue_entry(
         async with worker_for(settings):
             done = await wait_status(client, body["transaction_id"], "done", seconds=60)
     assert done["attempts"] == 1
+
+
+async def test_installs_sharing_a_redis_never_share_a_sweep_job(
+    registry_dir: Path, database_url: str
+) -> None:
+    """arq names a unique cron job `<name>:<time>` across the whole Redis; two installs (two
+    queues) must each get their own sweep in every slot."""
+    first = Settings.from_env(service_env(registry_dir, database_url))
+    second = Settings.from_env(service_env(registry_dir, database_url))
+    assert first.redis.queue_name != second.redis.queue_name
+    async with running_service(first), worker_for(first) as a, worker_for(second) as b:
+        names = {a.worker.cron_jobs[0].name, b.worker.cron_jobs[0].name}
+    assert len(names) == 2
