@@ -157,7 +157,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from fraudsvc.db.admin import database_name, migrate
 
     applied = asyncio.run(migrate(settings.database))
-    print(f"database {database_name(settings.database.url)}: {len(applied)} migration(s) applied")
+    print(f"database {database_name(settings.database.url)}: {len(applied)} migration(s) in place")
     for migration in applied:
         print(f"  {migration}")
     return 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 from loguru import logger
+from piccolo.table import Table
 
 from fraudsvc.db import engine
 from fraudsvc.settings import DatabaseSettings
@@ -64,11 +67,27 @@ async def migrate(settings: DatabaseSettings) -> list[str]:
     lock = await asyncpg.connect(settings.url)
     try:
         await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        before = await _applied(Migration) if await Migration.table_exists() else []
         manager = ForwardsMigrationManager(app_name="fraudsvc", migration_id="all", fake=False)
-        result = await manager.run()
+        # Piccolo prints its progress, and counts every migration as "already complete" before
+        # running the pending ones; one accurate log line replaces it
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            result = await manager.run()
         if not result.success:
-            raise RuntimeError(f"migrations failed: {result.message}")
-        applied = await Migration.select(Migration.name).where(Migration.app_name == "fraudsvc")
+            raise RuntimeError(f"migrations failed: {result.message}\n{printed.getvalue()}")
+        applied = await _applied(Migration)
     finally:
         await lock.close()
-    return sorted(str(row["name"]) for row in applied)
+    new = [name for name in applied if name not in before]
+    logger.info(
+        "migrations: {} applied now{}, {} in all",
+        len(new),
+        f" ({', '.join(new)})" if new else "",
+        len(applied),
+    )
+    return applied
+
+
+async def _applied(migration: type[Table]) -> list[str]:
+    rows = await migration.select(migration.name).where(migration.app_name == "fraudsvc")  # type: ignore[attr-defined]
+    return sorted(str(row["name"]) for row in rows)
