@@ -18,7 +18,15 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from fraudsvc.bench.environment import Bench
-from fraudsvc.bench.load import LoadRun, Pools, Target, describe, median_of, run_level
+from fraudsvc.bench.load import (
+    LoadRun,
+    Pools,
+    Target,
+    describe,
+    level_name,
+    median_of,
+    run_level,
+)
 from fraudsvc.bench.report import Report
 
 SCRAPE_INTERVAL = 0.25
@@ -86,8 +94,7 @@ def run(bench: Bench, report: Report, pools: Pools, target: Target, section: str
     failures = sum(scraper.failures for scraper in scrapers)
     rows = []
     for rate in levels:
-        level = "saturation" if rate is None else f"{rate:g}/s"
-        row = [level]
+        row = [level_name(rate)]
         for chosen in (runs[(False, rate)], runs[(True, rate)]):
             row += [
                 f"{median_of(chosen, lambda x: x.result.rate):,.0f}",
@@ -104,9 +111,7 @@ def run(bench: Bench, report: Report, pools: Pools, target: Target, section: str
         "render_ms_max": max(render_ms) if render_ms else None,
         "bytes_p50": statistics.median(sizes) if sizes else None,
         "runs": {
-            f"{'scraped' if s else 'alone'} {'saturation' if r is None else r}": [
-                x.as_json() for x in rs
-            ]
+            f"{'scraped' if s else 'alone'} {level_name(r)}": [x.as_json() for x in rs]
             for (s, r), rs in runs.items()
         },
     }

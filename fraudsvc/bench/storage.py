@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-import msgspec
+from arq.constants import job_key_prefix
 
 from fraudsvc.bench.environment import REDIS_URL, Bench
 from fraudsvc.bench.report import Report
-from fraudsvc.jobs.payloads import EXPLAIN_FUNCTION, ExplainJob, job_id, serialize
-from fraudsvc.jobs.queue import connect
+from fraudsvc.jobs.payloads import ExplainJob, job_id
+from fraudsvc.jobs.queue import ExplainQueue
 from fraudsvc.settings import RedisSettings
 
 SECTION = "storage: bytes per row and per queued job"
@@ -49,29 +49,23 @@ async def table_sizes(database_url: str) -> dict[str, dict[str, int]]:
 
 
 async def queued_job_bytes(bench: Bench) -> dict[str, float]:
-    queue = f"{bench.queue_name}:storage"
-    redis = connect(RedisSettings(url=REDIS_URL, queue_name=queue))
+    queue = ExplainQueue(RedisSettings(url=REDIS_URL, queue_name=f"{bench.queue_name}:storage"))
     ids = [f"{bench.id_prefix}-storage-{i:06d}" for i in range(JOBS)]
+    keys = [job_key_prefix + job_id(t) for t in ids]
     try:
         for transaction_id in ids:
             job = ExplainJob(transaction_id, f"corr-{transaction_id}", {"traceparent": TRACEPARENT})
-            await redis.enqueue_job(
-                EXPLAIN_FUNCTION,
-                msgspec.to_builtins(job),
-                _job_id=job_id(transaction_id),
-                _queue_name=queue,
-            )
-        keys = [f"arq:job:{job_id(t)}" for t in ids]
+            assert await queue.enqueue(job) == "queued"
         job_bytes = 0
         for key in keys:
-            job_bytes += int(await redis.memory_usage(key, samples=0) or 0)
-        zset_bytes = int(await redis.memory_usage(queue, samples=0) or 0)
-        payload = len(serialize({"t": 1, "f": EXPLAIN_FUNCTION, "a": [msgspec.to_builtins(job)]}))
+            job_bytes += int(await queue.redis.memory_usage(key, samples=0) or 0)
+        zset_bytes = int(await queue.redis.memory_usage(queue.settings.queue_name, samples=0) or 0)
+        payload = len(await queue.redis.get(keys[-1]) or b"")
     finally:
-        for start in range(0, len(ids), 500):
-            await redis.delete(*[f"arq:job:{job_id(t)}" for t in ids[start : start + 500]])
-        await redis.delete(queue)
-        await redis.aclose()
+        for start in range(0, len(keys), 500):
+            await queue.redis.delete(*keys[start : start + 500])
+        await queue.redis.delete(queue.settings.queue_name)
+        await queue.close()
     return {
         "jobs": JOBS,
         "job_key_bytes": job_bytes / JOBS,
@@ -81,10 +75,12 @@ async def queued_job_bytes(bench: Bench) -> dict[str, float]:
     }
 
 
+async def measure(bench: Bench) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
+    return await table_sizes(bench.web().database_url), await queued_job_bytes(bench)
+
+
 def run(bench: Bench, report: Report) -> None:
-    database_url = bench.web().database_url
-    sizes = asyncio.run(table_sizes(database_url))
-    redis_bytes = asyncio.run(queued_job_bytes(bench))
+    sizes, redis_bytes = asyncio.run(measure(bench))
     report.data["storage"] = {"tables": sizes, "redis": redis_bytes}
     rows = []
     for table, size in sizes.items():
@@ -115,7 +111,10 @@ def run(bench: Bench, report: Report) -> None:
             ["job key (arq:job:<id>), MEMORY USAGE", f"{redis_bytes['job_key_bytes']:,.0f}"],
             ["its entry in the queue's sorted set", f"{redis_bytes['queue_entry_bytes']:,.0f}"],
             ["per queued job, in all", f"{redis_bytes['per_job_bytes']:,.0f}"],
-            ["the job's JSON payload alone", f"{redis_bytes['payload_bytes']:,.0f}"],
+            [
+                "the job's stored value (arq's JSON envelope)",
+                f"{redis_bytes['payload_bytes']:,.0f}",
+            ],
         ],
         f"{JOBS:,} real explain jobs (with a trace context) queued on a scratch queue that no "
         "worker reads, measured, then deleted. The worker keeps no results (keep_result=0), so "

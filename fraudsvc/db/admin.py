@@ -8,7 +8,6 @@ from urllib.parse import urlparse, urlunparse
 
 import asyncpg
 from loguru import logger
-from piccolo.table import Table
 
 from fraudsvc.db import engine
 from fraudsvc.settings import DatabaseSettings
@@ -67,7 +66,8 @@ async def migrate(settings: DatabaseSettings) -> list[str]:
     lock = await asyncpg.connect(settings.url)
     try:
         await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
-        before = await _applied(Migration) if await Migration.table_exists() else []
+        exists = await Migration.table_exists()
+        before = await Migration.get_migrations_which_ran("fraudsvc") if exists else []
         manager = ForwardsMigrationManager(app_name="fraudsvc", migration_id="all", fake=False)
         # Piccolo prints its progress, and counts every migration as "already complete" before
         # running the pending ones; one accurate log line replaces it
@@ -75,7 +75,7 @@ async def migrate(settings: DatabaseSettings) -> list[str]:
             result = await manager.run()
         if not result.success:
             raise RuntimeError(f"migrations failed: {result.message}\n{printed.getvalue()}")
-        applied = await _applied(Migration)
+        applied = sorted(await Migration.get_migrations_which_ran("fraudsvc"))
     finally:
         await lock.close()
     new = [name for name in applied if name not in before]
@@ -86,8 +86,3 @@ async def migrate(settings: DatabaseSettings) -> list[str]:
         len(applied),
     )
     return applied
-
-
-async def _applied(migration: type[Table]) -> list[str]:
-    rows = await migration.select(migration.name).where(migration.app_name == "fraudsvc")  # type: ignore[attr-defined]
-    return sorted(str(row["name"]) for row in rows)
