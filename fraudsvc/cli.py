@@ -213,15 +213,17 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from fraudsvc.contract import load_contract_file
     from fraudsvc.db import engine
     from fraudsvc.db.backfill import backfill
-    from fraudsvc.features import FEATURE_SPEC
+    from fraudsvc.features import DECLARATION
 
-    frame = load_contract_file(args.file, require_labels=False).frame
+    # rows from the future would sit in the feature buckets for ever
+    latest = datetime.now(UTC) + timedelta(seconds=settings.api.max_clock_skew_seconds)
+    frame = load_contract_file(args.file, require_labels=False, latest=latest).frame
     until = _midnight(args.until) if args.until else None
 
     async def run() -> None:
         await engine.start_pool(settings.database)
         try:
-            result = await backfill(frame, until, FEATURE_SPEC.label_delay)
+            result = await backfill(frame, until, timedelta(seconds=DECLARATION.label_delay))
         finally:
             await engine.close_pool()
         print(

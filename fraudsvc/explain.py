@@ -41,7 +41,7 @@ def _explainer(model_dir: str) -> tuple[Any, Any, list[str]]:
 
     bundle = load_bundle(Path(model_dir))
     names = bundle.feature_names
-    categorical = [str(c) for c in bundle.meta.feature_spec.get("categorical", [])]  # type: ignore[attr-defined]
+    categorical = bundle.declaration.categorical
     explainer = LimeTabularExplainer(
         training_data=bundle.background,
         feature_names=names,

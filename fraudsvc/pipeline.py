@@ -1,7 +1,8 @@
 """The request path of `POST /v1/transactions`, top to bottom.
 
-    validate (msgspec, at the edge) -> history (one read) -> features -> score -> decide
-    -> reasons (flagged, or on request) -> persist atomically (one write) -> enqueue after commit
+    validate (msgspec, at the edge; the clock here) -> history (one read: the windows from time
+    buckets) -> features -> score -> decide -> reasons (flagged, or on request) -> persist
+    atomically (one write; triggers keep the buckets) -> enqueue after commit
 
 Idempotency: a stored transaction id is answered with its stored prediction and never scored
 again; another body under the same id is a conflict. Concurrent duplicates in this process wait
@@ -15,15 +16,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 from fraudsvc import scoring
 from fraudsvc.db import queries
-from fraudsvc.db.records import NewPrediction, StoredTransaction, TransactionBody
+from fraudsvc.db.records import NewPrediction, StoredTransaction
 from fraudsvc.decision import decide
 from fraudsvc.errors import Conflict, NoModel
 from fraudsvc.explain_policy import explain_reason
-from fraudsvc.features import FEATURE_SPEC, online_vector
+from fraudsvc.features import Declaration, online_vector
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.schemas import (
     ExplanationLink,
@@ -35,6 +36,7 @@ from fraudsvc.schemas import (
 )
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.tracing import carrier_to_text, current_context_carrier, span
+from fraudsvc.transaction import FieldProblem, Transaction
 
 Enqueue = Callable[[str, str], Awaitable[bool]]
 """(transaction_id, correlation_id) -> whether the explanation job was enqueued."""
@@ -75,29 +77,24 @@ def prediction_out(stored: StoredTransaction) -> PredictionOut | None:
     )
 
 
-def differing_fields(stored: TransactionBody, offered: TransactionBody) -> list[str]:
-    return [
-        name
-        for name in ("timestamp", "customer_id", "terminal_id", "amount")
-        if getattr(stored, name) != getattr(offered, name)
-    ]
-
-
 class Scorer:
     def __init__(self, settings: Settings, models: ModelHolder, enqueue: Enqueue | None) -> None:
         self.settings = settings
         self.models = models
         self.enqueue = enqueue
         self._inflight: dict[str, asyncio.Future[Scored]] = {}
+        self.max_skew = timedelta(seconds=settings.api.max_clock_skew_seconds)
+        self._buckets_checked: set[str] = set()
 
     async def score(self, tx: TransactionIn, correlation_id: str, want_reasons: bool) -> Scored:
-        body = TransactionBody(
-            transaction_id=tx.transaction_id,
-            timestamp=tx.timestamp.astimezone(UTC),
-            customer_id=tx.customer_id,
-            terminal_id=tx.terminal_id,
-            amount=tx.amount,
-        )
+        body = tx.to_transaction()
+        latest = datetime.now(UTC) + self.max_skew
+        if body.timestamp > latest:
+            raise FieldProblem(
+                "timestamp",
+                f"not later than now plus the allowed clock skew ({latest.isoformat()}); "
+                "a transaction cannot come from the future",
+            )
         first = self._inflight.get(body.transaction_id)
         if first is not None:  # a duplicate arrived while the original is being scored
             await asyncio.shield(first)
@@ -115,24 +112,39 @@ class Scorer:
         finally:
             del self._inflight[body.transaction_id]
 
+    async def _check_buckets(self, decl: Declaration) -> None:
+        """The database must keep the buckets of every entity the model's features read; and it
+        keeps the declaration, so that every stored vector can be read by name later. Once per
+        declaration and process."""
+        if decl.hash in self._buckets_checked:
+            return
+        missing = await queries.missing_bucket_entities(decl)
+        if missing:
+            raise NoModel(
+                f"the model's features read entities whose time buckets this database does not "
+                f"keep ({', '.join(missing)}): run `fraudsvc migrate` with this version"
+            )
+        await queries.record_declaration(decl)
+        self._buckets_checked.add(decl.hash)
+
     async def _score_new(
-        self, body: TransactionBody, correlation_id: str, want_reasons: bool
+        self, body: Transaction, correlation_id: str, want_reasons: bool
     ) -> Scored:
         bundle = self.models.current
         if bundle is None:
             raise NoModel(f"no model is loaded: {self.models.problem}")
+        decl = bundle.declaration
+        await self._check_buckets(decl)
         started = time.perf_counter()
 
         with span("load history"):
-            history = await queries.load_history(body)
-        if history.existing is not None:
+            history = await queries.load_history(body, decl)
+        if history.exists:
             return await self._replay(body)
         read = time.perf_counter()
 
         with span("compute features"):
-            vector = online_vector(
-                FEATURE_SPEC, body.timestamp, body.amount, history.customer, history.terminal
-            )
+            vector = online_vector(decl, body, history.spans)
         with span("score", model_version=bundle.version) as scoring_span:
             score = scoring.score(bundle, vector)
             thresholds = bundle.thresholds
@@ -155,7 +167,7 @@ class Scorer:
                     threshold_block=thresholds.block,
                     model_name=bundle.name,
                     model_version=bundle.version,
-                    feature_hash=FEATURE_SPEC.hash,
+                    feature_hash=decl.hash,
                     features=vector,
                     reasons=None if reasons is None else [asdict(r) for r in reasons],
                     correlation_id=correlation_id,
@@ -206,11 +218,11 @@ class Scorer:
             explain_reason=explain,
         )
 
-    async def _replay(self, body: TransactionBody) -> Scored:
+    async def _replay(self, body: Transaction) -> Scored:
         stored = await queries.fetch_transaction(body.transaction_id)
         if stored is None:  # deleted between the read and now
             raise RuntimeError(f"transaction {body.transaction_id} vanished while being read")
-        different = differing_fields(stored.body, body)
+        different = stored.body.differing_fields(body)
         if different:
             raise Conflict(
                 f"transaction_id {body.transaction_id!r} was already scored with a different "

@@ -19,6 +19,7 @@ online quality (ROC AUC and average precision of the received scores against the
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections import Counter, deque
@@ -30,7 +31,8 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from fraudsvc.features import FEATURE_SPEC
+from fraudsvc.features import DECLARATION
+from fraudsvc.transaction import OPTIONAL_FIELDS
 
 LABEL_SOURCE = "chargeback"
 
@@ -42,7 +44,7 @@ class ReplayOptions:
     rate: float | None = None
     concurrency: int = 8
     timeout: float = 30.0
-    label_delay: timedelta = FEATURE_SPEC.label_delay
+    label_delay: timedelta = timedelta(seconds=DECLARATION.label_delay)
     post_labels: bool = True
     want_reasons: bool = False
 
@@ -105,15 +107,22 @@ class ReplayReport:
 
 
 def _payload(row: dict[str, object]) -> dict[str, object]:
+    """The scoring request of a checked row: the five fields, and each payment attribute the
+    row has (a five-field file sends five-field requests)."""
     ts = row["timestamp"]
     assert isinstance(ts, datetime)
-    return {
+    payload: dict[str, object] = {
         "transaction_id": row["transaction_id"],
         "timestamp": ts.isoformat(),
         "customer_id": row["customer_id"],
         "terminal_id": row["terminal_id"],
-        "amount": row["amount"],
+        "amount": row["amount"],  # minor units / 100: its shortest repr is the exact decimal
     }
+    for name in OPTIONAL_FIELDS:
+        value = row.get(name)
+        if value is not None:
+            payload[name] = json.loads(str(value)) if name == "attributes" else value
+    return payload
 
 
 async def replay(

@@ -1,18 +1,39 @@
 """msgspec Structs at the edges: requests, responses (and, with the worker, job payloads).
 
 The request types are strict: unknown fields are refused, ids follow the contract's charset,
-the amount is finite within the contract and the timestamp must carry its timezone.
+the amount is an exact decimal within the contract (at most two decimals), the timestamp must
+carry its timezone, and every optional payment attribute follows its rule
+(`fraudsvc.transaction`); a value that breaks one is a 422 naming the field.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
 
-from fraudsvc.contract import EARLIEST, ID_PATTERN, LATEST, MAX_AMOUNT
+from fraudsvc.contract import EARLIEST, LATEST
+from fraudsvc.transaction import (
+    AMOUNT_RULE,
+    ATTRIBUTE_KEY_PATTERN,
+    CHANNELS,
+    DEVICE_PATTERN,
+    ID_PATTERN,
+    ID_RULE,
+    MAX_AMOUNT,
+    MAX_ATTRIBUTE_TEXT,
+    MAX_ATTRIBUTES,
+    MCC_PATTERN,
+    RULES,
+    FieldProblem,
+    Transaction,
+    amount_to_minor,
+    canonical_ip,
+    check_optional,
+)
 
 Id = Annotated[
     str,
@@ -20,24 +41,41 @@ Id = Annotated[
         min_length=1,
         max_length=64,
         pattern=ID_PATTERN,
-        description="1-64 characters of A-Z a-z 0-9 . _ : -",
+        description=ID_RULE,
         examples=["tx-000123"],
     ),
 ]
 ExplanationStatus = Literal["not_requested", "pending", "running", "done", "failed"]
 DecisionName = Literal["allow", "review", "block"]
+# checked in __post_init__, so that the message names the allowed values
+Channel = Annotated[
+    str, Meta(description=RULES["channel"], extra_json_schema={"enum": list(CHANNELS)})
+]
+# attributes are checked in __post_init__ (fraudsvc.transaction.check_attributes), so that an
+# error names the key at fault (`attributes.wallet`); the schema below documents the same rules
+ATTRIBUTES_SCHEMA = {
+    "propertyNames": {"pattern": ATTRIBUTE_KEY_PATTERN},
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT},
+            {"type": "number"},
+            {"type": "boolean"},
+        ]
+    },
+}
 
 
 class TransactionIn(Struct, forbid_unknown_fields=True):
-    """A transaction to score (the data contract, without the label)."""
+    """A transaction to score (the data contract, without the label). The five first fields are
+    required; the payment attributes are optional, and a five-field transaction is always valid."""
 
     transaction_id: Id
     timestamp: Annotated[
         datetime,
         Meta(
             tz=True,
-            description="ISO 8601 with a timezone offset, e.g. 2026-03-02T12:30:00Z; "
-            "from 1970-01-01 to 9999-12-31",
+            description="ISO 8601 with a timezone offset, e.g. 2026-03-02T12:30:00Z; from "
+            "1970-01-01, and not later than now plus FRAUDSVC_MAX_CLOCK_SKEW_SECONDS",
             # JSON Schema has no range for date-times: the year pattern publishes the range
             extra_json_schema={"extra": {"pattern": r"^(19[7-9][0-9]|[2-9][0-9]{3})-"}},
         ),
@@ -45,18 +83,92 @@ class TransactionIn(Struct, forbid_unknown_fields=True):
     customer_id: Id
     terminal_id: Id
     amount: Annotated[
-        float,
+        Decimal,
         Meta(
-            ge=0.0,
-            le=MAX_AMOUNT,
-            description="finite, 0 to 1,000,000 (a numeric string is accepted)",
+            description=f"in the install's reporting currency: {AMOUNT_RULE} (a JSON number, "
+            "or a numeric string)",
+            extra_json_schema={
+                "type": ["number", "string"],
+                "format": None,
+                "minimum": 0,
+                "maximum": MAX_AMOUNT,
+                "examples": [57.9],
+            },
         ),
     ]
+    currency: Annotated[str, Meta(description=RULES["currency"], examples=["EUR"])] | None = None
+    merchant_category: (
+        Annotated[
+            str,
+            Meta(pattern=MCC_PATTERN, description=RULES["merchant_category"], examples=["5411"]),
+        ]
+        | None
+    ) = None
+    merchant_country: (
+        Annotated[str, Meta(description=RULES["merchant_country"], examples=["FR"])] | None
+    ) = None
+    card_country: (
+        Annotated[str, Meta(description=RULES["card_country"], examples=["DE"])] | None
+    ) = None
+    channel: Channel | None = None
+    device_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=DEVICE_PATTERN,
+                min_length=1,
+                max_length=128,
+                description=RULES["device_id"],
+                examples=["dev-7f3a9c"],
+            ),
+        ]
+        | None
+    ) = None
+    ip: Annotated[str, Meta(description=RULES["ip"], examples=["203.0.113.7"])] | None = None
+    attributes: (
+        Annotated[
+            dict[str, Any],
+            Meta(
+                max_length=MAX_ATTRIBUTES,
+                description=RULES["attributes"],
+                examples=[{"three_ds": True, "wallet": "apple_pay"}],
+                extra_json_schema=ATTRIBUTES_SCHEMA,
+            ),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
         # the feature windows look 37 days back: dates near year 1 would overflow
         if not EARLIEST <= self.timestamp <= LATEST:
             raise ValueError("field `timestamp` must be from 1970-01-01 to 9999-12-31")
+        try:
+            amount_to_minor(self.amount)
+        except ValueError:
+            raise ValueError(f"field `amount` must be {AMOUNT_RULE}") from None
+        for name in ("currency", "merchant_country", "card_country", "channel", "ip", "attributes"):
+            try:
+                check_optional(name, getattr(self, name))
+            except FieldProblem as problem:
+                raise ValueError(str(problem)) from None
+
+    def to_transaction(self) -> Transaction:
+        """The transaction as fraudsvc holds it: UTC time, minor units, canonical IP."""
+        return Transaction(
+            transaction_id=self.transaction_id,
+            timestamp=self.timestamp.astimezone(UTC),
+            customer_id=self.customer_id,
+            terminal_id=self.terminal_id,
+            amount_minor=amount_to_minor(self.amount),
+            currency=self.currency,
+            merchant_category=self.merchant_category,
+            merchant_country=self.merchant_country,
+            card_country=self.card_country,
+            channel=self.channel,
+            device_id=self.device_id,
+            ip=None if self.ip is None else canonical_ip(self.ip),
+            attributes=self.attributes,
+        )
 
 
 class ThresholdsOut(Struct):
@@ -116,12 +228,41 @@ class LabelOut(Struct):
 
 
 class TransactionView(Struct):
+    """The transaction as stored (absent optional fields are null; the IP in canonical form)."""
+
     transaction_id: str
     timestamp: datetime
     customer_id: str
     terminal_id: str
     amount: float
+    currency: str | None
+    merchant_category: str | None
+    merchant_country: str | None
+    card_country: str | None
+    channel: str | None
+    device_id: str | None
+    ip: str | None
+    attributes: dict[str, str | float | bool] | None
     received_at: datetime
+
+    @classmethod
+    def of(cls, tx: Transaction, received_at: datetime) -> TransactionView:
+        return cls(
+            transaction_id=tx.transaction_id,
+            timestamp=tx.timestamp,
+            customer_id=tx.customer_id,
+            terminal_id=tx.terminal_id,
+            amount=tx.amount,
+            currency=tx.currency,
+            merchant_category=tx.merchant_category,
+            merchant_country=tx.merchant_country,
+            card_country=tx.card_country,
+            channel=tx.channel,
+            device_id=tx.device_id,
+            ip=tx.ip,
+            attributes=tx.attributes,
+            received_at=received_at,
+        )
 
 
 class LabelView(Struct):

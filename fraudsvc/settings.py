@@ -111,6 +111,10 @@ class ApiSettings:
     """FRAUDSVC_RATE_LIMIT_BURST: requests a key may send at once above the sustained rate."""
     max_body_bytes: int
     """FRAUDSVC_MAX_BODY_BYTES: larger request bodies get 413."""
+    max_clock_skew_seconds: float
+    """FRAUDSVC_MAX_CLOCK_SKEW_SECONDS: how far in the future a transaction's timestamp may be
+    (the callers' clocks drift); later ones get 422, since they would sit in the buckets for
+    ever."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +337,7 @@ def _read_with(r: _Reader) -> Settings:
         rate_limit_per_second=r.number("FRAUDSVC_RATE_LIMIT_PER_SECOND", 2000.0, 0.0, 1e6),
         rate_limit_burst=r.integer("FRAUDSVC_RATE_LIMIT_BURST", 4000, 1, 10_000_000),
         max_body_bytes=r.integer("FRAUDSVC_MAX_BODY_BYTES", 16_384, 256, 10_000_000),
+        max_clock_skew_seconds=r.number("FRAUDSVC_MAX_CLOCK_SKEW_SECONDS", 300.0, 0.0, 86_400.0),
     )
     explain = ExplainSettings(
         policy=r.choice("FRAUDSVC_EXPLAIN", "flagged", ("flagged", "all", "none")),  # type: ignore[arg-type]

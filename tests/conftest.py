@@ -19,6 +19,7 @@ from fraudsvc.db.admin import drop_database, migrate
 from fraudsvc.embedded import Services, find_or_start
 from fraudsvc.settings import Settings
 from fraudsvc.training.pipeline import TrainOptions, train
+from tests.raw_windows import TRUNCATE
 
 SettingsFactory = Callable[..., Settings]
 SERVICES = pytest.StashKey[Services]()
@@ -90,7 +91,7 @@ async def clean_database(database_url: str) -> str:
     """The run's database with every table emptied (for tests that read whole tables)."""
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.execute("TRUNCATE transactions, predictions, labels, explanations")
+        await connection.execute(TRUNCATE)
     finally:
         await connection.close()
     return database_url

@@ -1,29 +1,33 @@
-"""Hand-made transaction timelines and a brute-force reading of the feature definitions.
+"""Hand-made transaction timelines and a brute-force reading of the feature declaration.
 
-`reference_vector` evaluates the definitions in `fraudsvc.features` literally, row by row, from
-the frame; it is slow and obviously right, which is what the batch and online paths are held to.
+`reference_vector` evaluates a declaration literally, row by row, from the frame: for each span it
+filters the entity's rows with the span's own inequalities (t - w < ts < t; or t - d - w < ts <=
+t - d) and counts them; it is slow and obviously right, which is what the batch path, the raw SQL
+oracle and the bucketed read are all held to.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import numpy as np
 import polars as pl
 
-from fraudsvc.features import (
-    FEATURE_SPEC,
-    CustomerHistory,
-    FeatureSpec,
-    TerminalHistory,
-    online_vector,
-)
+from fraudsvc.contract import check_frame
+from fraudsvc.features import DECLARATION, Declaration, Span, SpanValue, online_vector
+from fraudsvc.features.spans import epoch_us
+from fraudsvc.transaction import OPTIONAL_FIELDS, Transaction
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
+Row = tuple[str, datetime, str, str, float, int]
 
 
-def frame(rows: list[tuple[str, datetime, str, str, float, int]]) -> pl.DataFrame:
-    """Rows of (transaction_id, timestamp, customer_id, terminal_id, amount, is_fraud)."""
-    return pl.DataFrame(
+def frame(rows: list[Row], extra: list[dict[str, Any]] | None = None) -> pl.DataFrame:
+    """A checked contract frame from rows of (transaction_id, timestamp, customer_id,
+    terminal_id, amount, is_fraud), with optional payment attributes per row in `extra`."""
+    df = pl.DataFrame(
         rows,
         schema={
             "transaction_id": pl.String,
@@ -34,41 +38,69 @@ def frame(rows: list[tuple[str, datetime, str, str, float, int]]) -> pl.DataFram
             "is_fraud": pl.Int8,
         },
         orient="row",
-    ).sort("timestamp", "transaction_id")
+    )
+    if extra is not None:
+        for name in OPTIONAL_FIELDS:
+            values = [e.get(name) for e in extra]
+            if name == "attributes":
+                values = [None if v is None else json.dumps(v) for v in values]
+            df = df.with_columns(pl.Series(name, values, dtype=pl.String))
+    return check_frame(df, "timeline", require_labels=True).frame
 
 
-def histories(
-    df: pl.DataFrame, row: dict[str, object], spec: FeatureSpec = FEATURE_SPEC
-) -> tuple[CustomerHistory, TerminalHistory]:
-    t = row["timestamp"]
-    assert isinstance(t, datetime)
-    mine = df.filter(pl.col("customer_id") == row["customer_id"])
-    counts, sums = [], []
-    for low in spec.customer_bounds(t):
-        w = mine.filter((pl.col("timestamp") > low) & (pl.col("timestamp") < t))
-        counts.append(w.height)
-        sums.append(float(w["amount"].sum()))
-    longest = spec.customer_bounds(t)[-1]
-    prev = mine.filter((pl.col("timestamp") > longest) & (pl.col("timestamp") < t))
-    latest = prev["timestamp"].max() if prev.height else None
-    assert latest is None or isinstance(latest, datetime)
-    term = df.filter(pl.col("terminal_id") == row["terminal_id"])
-    end, lows = spec.terminal_bounds(t)
-    tc, tf = [], []
-    for low in lows:
-        w = term.filter((pl.col("timestamp") > low) & (pl.col("timestamp") <= end))
-        tc.append(w.height)
-        tf.append(int(w["is_fraud"].sum()))
-    return (
-        CustomerHistory(tuple(counts), tuple(sums), latest),
-        TerminalHistory(tuple(tc), tuple(tf)),
+def transaction(row: dict[str, Any]) -> Transaction:
+    attributes = row.get("attributes")
+    return Transaction(
+        transaction_id=row["transaction_id"],
+        timestamp=row["timestamp"],
+        customer_id=row["customer_id"],
+        terminal_id=row["terminal_id"],
+        amount_minor=row["amount_minor"],
+        **{n: row.get(n) for n in OPTIONAL_FIELDS if n != "attributes"},
+        attributes=None if attributes is None else json.loads(attributes),
     )
 
 
-def reference_vector(df: pl.DataFrame, index: int, spec: FeatureSpec = FEATURE_SPEC) -> list[float]:
+def span_values(
+    df: pl.DataFrame, row: dict[str, Any], decl: Declaration = DECLARATION
+) -> dict[Span, SpanValue | None]:
+    t = row["timestamp"]
+    assert isinstance(t, datetime)
+    out: dict[Span, SpanValue | None] = {}
+    for span in decl.spans:
+        fields = decl.entity[span.entity].fields
+        if any(row.get(f) is None for f in fields):
+            out[span] = None
+            continue
+        mine = df.filter(pl.all_horizontal(pl.col(f) == row[f] for f in fields))
+        w, d = timedelta(seconds=span.seconds), timedelta(seconds=span.delay)
+        ts = pl.col("timestamp")
+        inside = (ts > t - w) & (ts < t) if span.delay == 0 else (ts > t - d - w) & (ts <= t - d)
+        rows = mine.filter(inside)
+        latest = rows["timestamp"].max() if rows.height else None
+        assert latest is None or isinstance(latest, datetime)
+        out[span] = SpanValue(
+            count=rows.height,
+            amount_minor=int(rows["amount_minor"].sum()),
+            frauds=int(rows["is_fraud"].sum()),
+            latest_us=None if latest is None else epoch_us(latest),
+        )
+    return out
+
+
+def reference_vector(df: pl.DataFrame, index: int, decl: Declaration = DECLARATION) -> list[float]:
     row = df.row(index, named=True)
-    customer, terminal = histories(df, row, spec)
-    return online_vector(spec, row["timestamp"], row["amount"], customer, terminal)
+    return online_vector(decl, transaction(row), span_values(df, row, decl))
+
+
+def assert_same_vectors(actual: np.ndarray, expected: np.ndarray, names: tuple[str, ...]) -> None:
+    """Bit-for-bit equality (NaN equals NaN), naming the features that differ."""
+    assert actual.shape == expected.shape
+    same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+    if not same.all():
+        bad = sorted({names[j] for j in np.flatnonzero(~same.all(axis=0))})
+        rows = np.flatnonzero(~same.all(axis=1))[:5].tolist()
+        raise AssertionError(f"features differ: {bad} (first rows {rows})")
 
 
 def at(days: float = 0, hours: float = 0, seconds: float = 0) -> datetime:

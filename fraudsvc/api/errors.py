@@ -28,6 +28,7 @@ from fraudsvc.context import current_correlation_id
 from fraudsvc.db.engine import DatabaseUnavailable
 from fraudsvc.errors import Conflict, NoModel, NotFound
 from fraudsvc.schemas import ErrorBody, FieldError, encode
+from fraudsvc.transaction import FieldProblem
 
 AnyRequest = Request[Any, Any, State]
 HTTP_ERROR_CODES = {
@@ -164,6 +165,18 @@ def on_conflict(_: AnyRequest, exc: Conflict) -> Response[bytes]:
     )
 
 
+def on_field_problem(_: AnyRequest, exc: FieldProblem) -> Response[bytes]:
+    """A value that passed the schema but breaks a rule only the service can check (the
+    clock)."""
+    return error_response(
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        f"{exc.field}: {exc}",
+        field=exc.field,
+        errors=[FieldError(field=exc.field, rule=str(exc), source="body")],
+    )
+
+
 def on_not_found(_: AnyRequest, exc: NotFound) -> Response[bytes]:
     return error_response(404, "not_found", str(exc))
 
@@ -186,5 +199,6 @@ EXCEPTION_HANDLERS = {
     NoModel: on_no_model,
     Conflict: on_conflict,
     NotFound: on_not_found,
+    FieldProblem: on_field_problem,
     Exception: on_unexpected,
 }

@@ -14,10 +14,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from fraudsvc.api.docs import error_responses
 from fraudsvc.context import current_correlation_id
 from fraudsvc.context import transaction_id as transaction_context
-from fraudsvc.contract import ID_PATTERN
 from fraudsvc.db import queries
 from fraudsvc.errors import NotFound
-from fraudsvc.features import FEATURE_SPEC
 from fraudsvc.pipeline import prediction_out
 from fraudsvc.resources import Resources
 from fraudsvc.schemas import (
@@ -30,6 +28,7 @@ from fraudsvc.schemas import (
     TransactionView,
 )
 from fraudsvc.telemetry.web import observe_scored
+from fraudsvc.transaction import ID_PATTERN
 
 REPLAY_HEADER = "X-Idempotent-Replay"
 TransactionId = Annotated[
@@ -112,21 +111,14 @@ class TransactionsController(Controller):
         stored = await queries.fetch_transaction(transaction_id)
         if stored is None:
             raise NotFound(f"unknown transaction {transaction_id!r}")
-        b = stored.body
+        p = stored.prediction
         features = (
             None
-            if stored.prediction is None
-            else dict(zip(FEATURE_SPEC.names, stored.prediction.features, strict=True))
+            if p is None or p.feature_names is None
+            else dict(zip(p.feature_names, p.features, strict=True))
         )
         return TransactionDetail(
-            transaction=TransactionView(
-                transaction_id=b.transaction_id,
-                timestamp=b.timestamp,
-                customer_id=b.customer_id,
-                terminal_id=b.terminal_id,
-                amount=b.amount,
-                received_at=stored.received_at,
-            ),
+            transaction=TransactionView.of(stored.body, stored.received_at),
             prediction=prediction_out(stored),
             features=features,
             label=None

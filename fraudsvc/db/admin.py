@@ -9,7 +9,8 @@ from urllib.parse import urlparse, urlunparse
 import asyncpg
 from loguru import logger
 
-from fraudsvc.db import engine
+from fraudsvc.db import buckets, engine
+from fraudsvc.features import DECLARATION, Declaration
 from fraudsvc.settings import DatabaseSettings
 
 
@@ -52,8 +53,10 @@ async def drop_database(url: str) -> None:
 MIGRATION_LOCK = 0x6672617564  # pg_advisory_lock key: one migrator at a time
 
 
-async def migrate(settings: DatabaseSettings) -> list[str]:
-    """Create the database if needed and apply every pending migration; returns all applied.
+async def migrate(settings: DatabaseSettings, declaration: Declaration = DECLARATION) -> list[str]:
+    """Create the database if needed, apply every pending migration, then make the feature
+    buckets follow the declaration (triggers, and the buckets of new entities built from the
+    stored rows); returns every migration applied.
 
     An advisory lock serialises concurrent runs (a Kubernetes Job and a Compose service, say):
     Piccolo records a migration only after running it, so two runs could otherwise race.
@@ -76,6 +79,7 @@ async def migrate(settings: DatabaseSettings) -> list[str]:
         if not result.success:
             raise RuntimeError(f"migrations failed: {result.message}\n{printed.getvalue()}")
         applied = sorted(await Migration.get_migrations_which_ran("fraudsvc"))
+        report = await buckets.sync(lock, declaration)
     finally:
         await lock.close()
     new = [name for name in applied if name not in before]
@@ -85,4 +89,15 @@ async def migrate(settings: DatabaseSettings) -> list[str]:
         f" ({', '.join(new)})" if new else "",
         len(applied),
     )
+    for built in report.built:
+        logger.info(
+            "feature buckets of {}: built {:,} buckets from the stored transactions in {:.1f} s",
+            built.entity,
+            built.rows,
+            built.seconds,
+        )
+    for name in report.dropped:
+        logger.info("feature buckets of {}: dropped (no longer declared)", name)
+    if report.functions_installed:
+        logger.info("feature buckets: triggers follow the declaration ({:.1f} s)", report.seconds)
     return applied

@@ -5,7 +5,9 @@ terminal's window aggregates together with any stored transaction of the same id
 and one statement writes the transaction, its prediction and, when due, the pending explanation
 row (a chain of data-modifying CTEs: one statement, so all of it commits or none of it does).
 Both run as prepared statements on the asyncpg pool that Piccolo's engine owns; the window
-statement is generated from the feature spec, so it follows the same definitions as training.
+statement is generated from the feature declaration (`fraudsvc.db.buckets.WindowRead`): whole
+time buckets plus the raw rows at the windows' edges, so its cost does not grow with an entity's
+volume. Triggers keep the buckets in the same transaction as the write.
 
 Connection loss (PostgreSQL restarted, network cut) becomes `DatabaseUnavailable`; a statement
 that lost its connection is tried once more on a fresh one, which is safe because every
@@ -22,6 +24,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
+from fraudsvc.db.buckets import WindowRead, missing_entities
 from fraudsvc.db.engine import DB, OUTAGE_ERRORS, DatabaseUnavailable
 from fraudsvc.db.records import (
     History,
@@ -29,9 +32,9 @@ from fraudsvc.db.records import (
     StoredLabel,
     StoredPrediction,
     StoredTransaction,
-    TransactionBody,
 )
-from fraudsvc.features import FEATURE_SPEC, CustomerHistory, FeatureSpec, TerminalHistory
+from fraudsvc.features import Declaration
+from fraudsvc.transaction import Transaction
 
 CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
@@ -86,108 +89,109 @@ async def _run(method: str, sql: str, *args: Any) -> Any:
 # --------------------------------------------------------------------------- scoring path
 
 
-def history_sql(spec: FeatureSpec) -> str:
-    """One statement: the customer's and the terminal's window aggregates and the stored body.
-
-    Parameters: $1 transaction id, $2 customer, $3 terminal, $4 t, $5 t - D (terminal end),
-    then the customer windows' lower bounds, then the terminal windows' lower bounds.
-    """
-    n_c, n_t = len(spec.customer_windows), len(spec.terminal_windows)
-    c_params = [f"${6 + i}" for i in range(n_c)]
-    t_params = [f"${6 + n_c + i}" for i in range(n_t)]
-    c_oldest = c_params[max(range(n_c), key=lambda i: spec.customer_windows[i][1])]
-    t_oldest = t_params[max(range(n_t), key=lambda i: spec.terminal_windows[i][1])]
-    customer_cols = ",\n      ".join(
-        f"count(*) FILTER (WHERE ts > {p}) AS c_n{i}, "
-        f"coalesce(sum(amount) FILTER (WHERE ts > {p}), 0.0) AS c_s{i}"
-        for i, p in enumerate(c_params)
-    )
-    terminal_cols = ",\n      ".join(
-        f"count(*) FILTER (WHERE x.ts > {p}) AS t_n{i}, "
-        f"count(*) FILTER (WHERE x.ts > {p} AND l.is_fraud) AS t_f{i}"
-        for i, p in enumerate(t_params)
-    )
-    return f"""
-SELECT e.ts AS e_ts, e.customer_id AS e_customer_id, e.terminal_id AS e_terminal_id,
-       e.amount AS e_amount, c.*, t.*
-FROM (
-    SELECT {customer_cols},
-      max(ts) AS c_latest
-    FROM transactions
-    WHERE customer_id = $2 AND ts > {c_oldest} AND ts < $4
-) AS c
-CROSS JOIN (
-    SELECT {terminal_cols}
-    FROM transactions AS x
-    LEFT JOIN labels AS l ON l.transaction_id = x.transaction_id
-    WHERE x.terminal_id = $3 AND x.ts > {t_oldest} AND x.ts <= $5
-) AS t
-LEFT JOIN transactions AS e ON e.transaction_id = $1
-"""
+_WINDOW_READS: dict[str, WindowRead] = {}
 
 
-HISTORY_SQL = history_sql(FEATURE_SPEC)
+def window_read(decl: Declaration) -> WindowRead:
+    """The window statement of a declaration, generated once per declaration (asyncpg prepares
+    it once per connection)."""
+    read = _WINDOW_READS.get(decl.hash)
+    if read is None:
+        read = _WINDOW_READS[decl.hash] = WindowRead(decl)
+    return read
 
 
-async def load_history(body: TransactionBody, spec: FeatureSpec = FEATURE_SPEC) -> History:
-    end, terminal_bounds = spec.terminal_bounds(body.timestamp)
-    sql = HISTORY_SQL if spec is FEATURE_SPEC else history_sql(spec)
-    row = await _run(
-        "fetchrow",
-        sql,
-        body.transaction_id,
-        body.customer_id,
-        body.terminal_id,
-        body.timestamp,
-        end,
-        *spec.customer_bounds(body.timestamp),
-        *terminal_bounds,
-    )
-    n_c, n_t = len(spec.customer_windows), len(spec.terminal_windows)
-    existing = None
-    if row["e_ts"] is not None:
-        existing = TransactionBody(
-            transaction_id=body.transaction_id,
-            timestamp=row["e_ts"],
-            customer_id=row["e_customer_id"],
-            terminal_id=row["e_terminal_id"],
-            amount=row["e_amount"],
-        )
-    return History(
-        existing=existing,
-        customer=CustomerHistory(
-            counts=tuple(int(row[f"c_n{i}"]) for i in range(n_c)),
-            amount_sums=tuple(float(row[f"c_s{i}"]) for i in range(n_c)),
-            latest=row["c_latest"],
-        ),
-        terminal=TerminalHistory(
-            counts=tuple(int(row[f"t_n{i}"]) for i in range(n_t)),
-            fraud_counts=tuple(int(row[f"t_f{i}"]) for i in range(n_t)),
-        ),
+async def missing_bucket_entities(decl: Declaration) -> list[str]:
+    rows = await _run("fetch", "SELECT name, fields, levels FROM feature_entities")
+    stored = {r["name"]: (list(r["fields"]), list(r["levels"])) for r in rows}
+    return missing_entities(decl, stored)
+
+
+async def record_declaration(decl: Declaration) -> None:
+    """Keep the declaration of the vectors about to be stored (what their numbers mean)."""
+    await _run(
+        "execute",
+        "INSERT INTO feature_declarations (hash, declaration, names, first_used_at) "
+        "VALUES ($1, $2::jsonb, $3, now()) ON CONFLICT (hash) DO NOTHING",
+        decl.hash,
+        msgspec.json.encode(decl.to_dict()).decode(),
+        list(decl.names),
     )
 
 
-INSERT_SQL = """
+async def load_history(tx: Transaction, decl: Declaration) -> History:
+    """One statement: every span of the declaration, and whether the id is already stored."""
+    read = window_read(decl)
+    args, plan = read.params(tx)
+    rows = await _run("fetch", read.sql, *args)
+    exists, spans = read.values(rows, plan)
+    return History(exists=exists, spans=spans)
+
+
+TRANSACTION_COLUMNS = (
+    "transaction_id, ts, customer_id, terminal_id, amount_minor, currency, merchant_category, "
+    "merchant_country, card_country, channel, device_id, ip, attributes"
+)
+INSERT_SQL = f"""
 WITH tx AS (
-    INSERT INTO transactions (transaction_id, ts, customer_id, terminal_id, amount, received_at)
-    VALUES ($1, $2, $3, $4, $5, now())
+    INSERT INTO transactions ({TRANSACTION_COLUMNS}, received_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, now())
     ON CONFLICT (transaction_id) DO NOTHING
     RETURNING transaction_id
 ), p AS (
     INSERT INTO predictions (transaction_id, score, decision, threshold_review, threshold_block,
                              model_name, model_version, feature_hash, features, reasons,
                              correlation_id, created_at)
-    SELECT transaction_id, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, now() FROM tx
+    SELECT transaction_id, $14, $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, now() FROM tx
     RETURNING transaction_id, created_at
 ), e AS (
     INSERT INTO explanations (transaction_id, status, reason, attempts, method, requested_at,
                               correlation_id, trace_context)
-    SELECT transaction_id, 'pending', $16::varchar, 0, 'lime', now(), $15, $17 FROM p
-    WHERE $16::varchar IS NOT NULL
+    SELECT transaction_id, 'pending', $24::varchar, 0, 'lime', now(), $23, $25 FROM p
+    WHERE $24::varchar IS NOT NULL
     RETURNING transaction_id
 )
 SELECT p.created_at FROM p
 """
+
+
+def transaction_args(tx: Transaction) -> tuple[object, ...]:
+    """The stored columns of a transaction, in TRANSACTION_COLUMNS order."""
+    attributes = None if tx.attributes is None else msgspec.json.encode(tx.attributes).decode()
+    return (
+        tx.transaction_id,
+        tx.timestamp,
+        tx.customer_id,
+        tx.terminal_id,
+        tx.amount_minor,
+        tx.currency,
+        tx.merchant_category,
+        tx.merchant_country,
+        tx.card_country,
+        tx.channel,
+        tx.device_id,
+        tx.ip,
+        attributes,
+    )
+
+
+def transaction_from(row: asyncpg.Record) -> Transaction:
+    attributes = row["attributes"]
+    return Transaction(
+        transaction_id=row["transaction_id"],
+        timestamp=row["ts"],
+        customer_id=row["customer_id"],
+        terminal_id=row["terminal_id"],
+        amount_minor=row["amount_minor"],
+        currency=row["currency"],
+        merchant_category=row["merchant_category"],
+        merchant_country=row["merchant_country"],
+        card_country=row["card_country"],
+        channel=row["channel"],
+        device_id=row["device_id"],
+        ip=row["ip"],
+        attributes=None if attributes is None else msgspec.json.decode(attributes),
+    )
 
 
 async def insert_prediction(new: NewPrediction) -> datetime | None:
@@ -196,16 +200,11 @@ async def insert_prediction(new: NewPrediction) -> datetime | None:
     Returns the prediction's creation time, or None when the transaction id already existed
     (a concurrent duplicate won): then nothing at all was written by this call.
     """
-    b = new.body
     reasons = None if new.reasons is None else msgspec.json.encode(new.reasons).decode()
     created: datetime | None = await _run(
         "fetchval",
         INSERT_SQL,
-        b.transaction_id,
-        b.timestamp,
-        b.customer_id,
-        b.terminal_id,
-        b.amount,
+        *transaction_args(new.body),
         new.score,
         new.decision,
         new.threshold_review,
@@ -226,14 +225,17 @@ async def insert_prediction(new: NewPrediction) -> datetime | None:
 
 
 TRANSACTION_SQL = """
-SELECT t.transaction_id, t.ts, t.customer_id, t.terminal_id, t.amount, t.received_at,
+SELECT t.transaction_id, t.ts, t.customer_id, t.terminal_id, t.amount_minor, t.currency,
+       t.merchant_category, t.merchant_country, t.card_country, t.channel, t.device_id, t.ip,
+       t.attributes, t.received_at,
        p.score, p.decision, p.threshold_review, p.threshold_block, p.model_name, p.model_version,
-       p.feature_hash, p.features, p.reasons, p.correlation_id, p.created_at,
+       p.feature_hash, p.features, p.reasons, p.correlation_id, p.created_at, d.names,
        e.status AS explanation_status,
        l.is_fraud, l.source, l.labelled_at, l.updated_at AS label_updated_at
 FROM transactions AS t
 LEFT JOIN predictions AS p ON p.transaction_id = t.transaction_id
 LEFT JOIN explanations AS e ON e.transaction_id = t.transaction_id
+LEFT JOIN feature_declarations AS d ON d.hash = p.feature_hash
 LEFT JOIN labels AS l ON l.transaction_id = t.transaction_id
 WHERE t.transaction_id = $1
 """
@@ -266,15 +268,10 @@ async def fetch_transaction(transaction_id: str) -> StoredTransaction | None:
             correlation_id=row["correlation_id"],
             created_at=row["created_at"],
             explanation_status=row["explanation_status"],
+            feature_names=None if row["names"] is None else list(row["names"]),
         )
     return StoredTransaction(
-        body=TransactionBody(
-            transaction_id=row["transaction_id"],
-            timestamp=row["ts"],
-            customer_id=row["customer_id"],
-            terminal_id=row["terminal_id"],
-            amount=row["amount"],
-        ),
+        body=transaction_from(row),
         received_at=row["received_at"],
         prediction=prediction,
         label=label,

@@ -6,27 +6,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fraudsvc.features import CustomerHistory, TerminalHistory
-
-
-@dataclass(frozen=True)
-class TransactionBody:
-    """The contract fields of a stored transaction (what idempotency compares)."""
-
-    transaction_id: str
-    timestamp: datetime
-    customer_id: str
-    terminal_id: str
-    amount: float
+from fraudsvc.features import Span, SpanValue
+from fraudsvc.transaction import Transaction
 
 
 @dataclass(frozen=True)
 class History:
     """Everything the request path reads before scoring, in one round trip."""
 
-    existing: TransactionBody | None
-    customer: CustomerHistory
-    terminal: TerminalHistory
+    exists: bool
+    """The transaction id is already stored (a repeat, or a concurrent duplicate)."""
+    spans: dict[Span, SpanValue | None]
+    """Each span's aggregates; None when the entity's key has a missing field."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +38,7 @@ class PredictionFields:
 
 @dataclass(frozen=True)
 class NewPrediction(PredictionFields):
-    body: TransactionBody
+    body: Transaction
     explain_reason: str | None
     """Why an explanation is due (flagged, sampled, all) or None: no pending row is written."""
     trace_context: str | None = None
@@ -66,7 +57,7 @@ class StoredLabel:
 class StoredTransaction:
     """A stored transaction; `prediction` is None for history imported by `fraudsvc backfill`."""
 
-    body: TransactionBody
+    body: Transaction
     received_at: datetime
     prediction: StoredPrediction | None
     label: StoredLabel | None
@@ -76,3 +67,5 @@ class StoredTransaction:
 class StoredPrediction(PredictionFields):
     created_at: datetime
     explanation_status: str | None
+    feature_names: list[str] | None
+    """The names of `features`, from the declaration they were computed with."""

@@ -1,12 +1,14 @@
 """The tables. Each row is keyed by the transaction id; foreign keys, composite indexes and
 checks the ORM cannot express are added by the migration in raw SQL.
 
-- transactions: the contract's fields as received.
+- transactions: the contract's fields as received (amounts as integer minor units); immutable.
 - predictions: what was scored, exactly: score, decision, thresholds, model name and version,
   the feature vector (float8[], in the spec's order) and its spec hash, reasons, correlation id.
 - labels: the current verdict per transaction (chargeback, analyst, ...); corrections update it.
 - explanations: one per prediction that the policy or a request selected; status pending ->
   running -> done | failed, with LIME's output, timings and the error text.
+- feature_buckets, feature_entities: the time buckets of the online features (see buckets.py),
+  kept by triggers that `fraudsvc migrate` installs from the feature declaration.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from piccolo.columns import (
     JSONB,
     Array,
+    BigInt,
     Boolean,
     DoublePrecision,
     Integer,
@@ -29,7 +32,15 @@ class Transaction(Table, tablename="transactions"):
     ts = Timestamptz(default=None)
     customer_id = Varchar(length=64)
     terminal_id = Varchar(length=64)
-    amount = DoublePrecision()
+    amount_minor = BigInt()
+    currency = Varchar(length=3, null=True, default=None)
+    merchant_category = Varchar(length=4, null=True, default=None)
+    merchant_country = Varchar(length=2, null=True, default=None)
+    card_country = Varchar(length=2, null=True, default=None)
+    channel = Varchar(length=16, null=True, default=None)
+    device_id = Varchar(length=128, null=True, default=None)
+    ip = Varchar(length=45, null=True, default=None)
+    attributes = JSONB(null=True, default=None)
     received_at = Timestamptz()
 
 
@@ -83,4 +94,31 @@ class Explanation(Table, tablename="explanations"):
     trace_context = Text(null=True, default=None)
 
 
-TABLES: list[type[Table]] = [Transaction, Prediction, Label, Explanation]
+class FeatureBucket(Table, tablename="feature_buckets"):
+    entity = Text(primary_key=True)  # with key, width and start: see the migration
+    key = Text()
+    width = Integer()
+    start = Timestamptz()
+    n = BigInt()
+    amount = BigInt()
+    frauds = BigInt()
+    latest = Timestamptz()
+
+
+class FeatureEntity(Table, tablename="feature_entities"):
+    name = Text(primary_key=True)
+    fields = Array(base_column=Text())
+    levels = Array(base_column=Integer())
+    built_at = Timestamptz()
+    rows = BigInt()
+    seconds = DoublePrecision()
+
+
+TABLES: list[type[Table]] = [
+    Transaction,
+    Prediction,
+    Label,
+    Explanation,
+    FeatureBucket,
+    FeatureEntity,
+]

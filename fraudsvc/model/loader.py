@@ -7,7 +7,8 @@
 - A background task checks the alias every FRAUDSVC_MODEL_POLL_SECONDS; a new version is loaded
   and checked in a thread and swapped in as one reference assignment, so a request in flight
   keeps the bundle it started with and none is dropped.
-- A model whose feature spec differs from the code's is refused, never served.
+- A model whose feature declaration this code cannot compute is refused, never served (the bundle
+  checks itself when loaded; the scorer checks that the database keeps its buckets).
 
 All MLflow I/O happens in worker threads (`asyncio.to_thread`): it is blocking.
 """
@@ -26,7 +27,6 @@ from pathlib import Path
 
 from loguru import logger
 
-from fraudsvc.features import FEATURE_SPEC, FeatureSpec
 from fraudsvc.model import registry
 from fraudsvc.model.bundle import ModelBundle, ModelRefused, load_bundle
 from fraudsvc.settings import Settings
@@ -52,9 +52,8 @@ class ModelStatus:
 
 
 class ModelHolder:
-    def __init__(self, settings: Settings, spec: FeatureSpec = FEATURE_SPEC) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.spec = spec
         self.name = settings.mlflow.model_name
         self.alias = settings.mlflow.model_alias
         self._bundle: ModelBundle | None = None
@@ -147,7 +146,6 @@ class ModelHolder:
             bundle = load_bundle(local, name=name, version=version)
         else:
             bundle = registry.load_version(ms, name, version, cache)
-        bundle.check_spec(self.spec)
         with self._lock:
             self._versions[(name, version)] = bundle
         return bundle

@@ -108,7 +108,7 @@ def log_bundle(booster: Any, meta: BundleMeta, background: np.ndarray, sample: n
     import pandas as pd
     from mlflow.models import infer_signature
 
-    names = [str(n) for n in meta.feature_spec["names"]]  # type: ignore[attr-defined]
+    names = list(booster.feature_name())
     with tempfile.TemporaryDirectory() as tmp:
         extra = write_extra_files(Path(tmp), meta, background)
         frame = pd.DataFrame(sample, columns=names)

@@ -14,7 +14,7 @@ import polars as pl
 
 from fraudsvc.contract import load_contract_file
 from fraudsvc.decision import DECISIONS, decide
-from fraudsvc.features import FEATURE_SPEC, batch_features, feature_matrix
+from fraudsvc.features import batch_features, feature_matrix
 from fraudsvc.model import registry
 from fraudsvc.model.bundle import ModelBundle, load_bundle
 from fraudsvc.settings import Settings
@@ -55,9 +55,9 @@ def backtest(
     out: Path | None = None,
 ) -> Backtest:
     bundle = load_model(settings, model_uri)
-    bundle.check_spec(FEATURE_SPEC)
+    decl = bundle.declaration  # the model's own features, whatever the default is today
     frame = load_contract_file(path, require_labels=True).frame
-    featured = batch_features(frame, FEATURE_SPEC)
+    featured = batch_features(frame, decl)
     lo = (
         datetime(start.year, start.month, start.day, tzinfo=UTC)
         if start
@@ -72,7 +72,7 @@ def backtest(
     rows = featured.filter((pl.col("timestamp") >= lo) & (pl.col("timestamp") < hi))
     if rows.height == 0:
         raise ValueError(f"{path}: no transactions between {lo} and {hi}")
-    scores = predict(bundle.booster, feature_matrix(rows, FEATURE_SPEC))
+    scores = predict(bundle.booster, feature_matrix(rows, decl))
     thresholds = bundle.thresholds
     decisions = [decide(float(s), thresholds) for s in scores]
     scored = rows.select("transaction_id", "timestamp", "customer_id", "is_fraud").with_columns(

@@ -9,6 +9,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 from loguru import logger
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -41,12 +42,20 @@ def train_lightgbm(
     x_valid: np.ndarray,
     y_valid: np.ndarray,
     names: Sequence[str],
+    categorical: Sequence[str],
     seed: int,
     max_rounds: int,
     label: str,
 ) -> lgb.Booster:
-    """Train with early stopping on validation average precision; keeps the best iteration."""
-    fit_set = lgb.Dataset(x_fit, y_fit, feature_name=list(names), free_raw_data=True)
+    """Train with early stopping on validation average precision; keeps the best iteration.
+    `categorical` features (integer codes) are split as categories; NaN is missing."""
+    fit_set = lgb.Dataset(
+        x_fit,
+        y_fit,
+        feature_name=list(names),
+        categorical_feature=list(categorical) or "auto",
+        free_raw_data=True,
+    )
     valid_set = lgb.Dataset(x_valid, y_valid, reference=fit_set)
 
     def report(env: lgb.callback.CallbackEnv) -> None:
@@ -70,8 +79,13 @@ def train_lightgbm(
 
 
 def train_baseline(x_fit: np.ndarray, y_fit: np.ndarray) -> Pipeline:
-    """Logistic regression on standardised features: the yardstick LightGBM must beat."""
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    """Logistic regression on standardised features: the yardstick LightGBM must beat. Missing
+    values (NaN: no device, no country...) are imputed with the median plus an indicator."""
+    model = make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000),
+    )
     model.fit(x_fit, y_fit)
     return model
 

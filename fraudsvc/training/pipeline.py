@@ -24,7 +24,7 @@ from sklearn.metrics import average_precision_score
 
 from fraudsvc.contract import load_contract_file
 from fraudsvc.decision import DECISIONS, Thresholds, decide
-from fraudsvc.features import FEATURE_SPEC, batch_features, feature_matrix
+from fraudsvc.features import DECLARATION, Declaration, batch_features, feature_matrix
 from fraudsvc.model import registry
 from fraudsvc.model.bundle import BUNDLE_FORMAT, BundleMeta, ModelRefused
 from fraudsvc.model.reference import build_reference
@@ -59,6 +59,26 @@ class TrainOptions:
     block_precision: float = 0.9
     review_budget: float = 0.01
     register: bool = True
+    declaration: Declaration = DECLARATION
+    """The features to train on (the default declaration unless a study asks for others)."""
+
+
+@dataclass(frozen=True)
+class TestPeriod:
+    """The test rows, to compare a new model with the champion on the same transactions."""
+
+    frame: pl.DataFrame
+    plan: SplitPlan
+    declaration: Declaration
+    x: np.ndarray
+    y: np.ndarray
+
+    def matrix(self, decl: Declaration) -> np.ndarray:
+        """The test rows' features under another declaration (a champion trained on others)."""
+        if decl.hash == self.declaration.hash:
+            return self.x
+        rows = batch_features(self.frame, decl).filter(self.plan.test.mask())
+        return feature_matrix(rows, decl)
 
 
 @dataclass(frozen=True)
@@ -111,8 +131,9 @@ def _require_both_classes(name: str, y: np.ndarray) -> None:
 
 def train(settings: Settings, opt: TrainOptions) -> TrainResult:
     stages = Stages(total=8)
-    spec = FEATURE_SPEC
-    names = list(spec.names)
+    decl = opt.declaration
+    names = list(decl.names)
+    categorical = [names.index(n) for n in decl.categorical]
 
     with stages.stage("load and check the data"):
         if opt.frame is not None:
@@ -133,7 +154,7 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
         )
 
     with stages.stage("compute features (batch path)"):
-        featured = batch_features(frame, spec)
+        featured = batch_features(frame, decl)
 
     with stages.stage("split by time"):
         first, last = frame["timestamp"].min(), frame["timestamp"].max()
@@ -143,7 +164,7 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
         valid_rows = featured.filter(plan.valid.mask())
         test_rows = featured.filter(plan.test.mask())
         x_fit, x_valid, x_test = (
-            feature_matrix(f, spec) for f in (fit_rows, valid_rows, test_rows)
+            feature_matrix(f, decl) for f in (fit_rows, valid_rows, test_rows)
         )
         y_fit, y_valid, y_test = (
             f["is_fraud"].to_numpy().astype(np.int64) for f in (fit_rows, valid_rows, test_rows)
@@ -163,9 +184,17 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
         )
         candidates: dict[Resampling, tuple[lgb.Booster, float]] = {}
         for method in methods:
-            x_r, y_r = resample(x_fit, y_fit, method, opt.seed)
+            x_r, y_r = resample(x_fit, y_fit, method, opt.seed, categorical)
             booster = train_lightgbm(
-                x_r, y_r, x_valid, y_valid, names, opt.seed, opt.max_rounds, method
+                x_r,
+                y_r,
+                x_valid,
+                y_valid,
+                names,
+                list(decl.lightgbm_categorical),
+                opt.seed,
+                opt.max_rounds,
+                method,
             )
             ap = float(average_precision_score(y_valid, predict(booster, x_valid)))
             candidates[method] = (booster, ap)
@@ -211,8 +240,8 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
         take = rng.choice(x_fit.shape[0], size=min(BACKGROUND_ROWS, x_fit.shape[0]), replace=False)
         meta = BundleMeta(
             format=BUNDLE_FORMAT,
-            feature_spec=spec.to_dict(),
-            feature_hash=spec.hash,
+            feature_spec=decl.to_dict(),
+            feature_hash=decl.hash,
             thresholds=threshold_meta,
             feature_reference={n: build_reference(x_fit[:, i]) for i, n in enumerate(names)},
             score_reference=build_reference(valid_scores),
@@ -246,7 +275,7 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
                 "test_period": str(plan.test),
                 "gap_days": plan.gap_days,
                 "seed": opt.seed,
-                "feature_hash": spec.hash,
+                "feature_hash": decl.hash,
                 "feature_count": len(names),
                 "dataset_source": source,
                 "dataset_sha256": fingerprint,
@@ -263,8 +292,7 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
                 **{f"test_decisions_{d}": float(n) for d, n in test_decisions.items()},
             },
             plots=plot_paths,
-            x_test=x_test,
-            y_test=y_test,
+            test=TestPeriod(frame, plan, decl, x_test, y_test),
             new_ap=model_quality.average_precision,
             new_auc=model_quality.roc_auc,
         )
@@ -309,8 +337,7 @@ def _log_and_register(
     params: dict[str, object],
     metrics: dict[str, float],
     plots: list[Path],
-    x_test: np.ndarray,
-    y_test: np.ndarray,
+    test: TestPeriod,
     new_ap: float,
     new_auc: float,
 ) -> tuple[str, Promotion]:
@@ -327,11 +354,9 @@ def _log_and_register(
         mlflow.log_metrics(metrics)
         for plot in plots:
             mlflow.log_artifact(str(plot), artifact_path="plots")
-        model_uri = registry.log_bundle(booster, meta, background, x_test[:50])
+        model_uri = registry.log_bundle(booster, meta, background, test.x[:50])
         run_id = run.info.run_id
-        promotion = _register_and_promote(
-            settings, opt, model_uri, run_id, x_test, y_test, new_ap, new_auc
-        )
+        promotion = _register_and_promote(settings, opt, model_uri, run_id, test, new_ap, new_auc)
         mlflow.set_tags(
             {
                 "registered_version": promotion.registered_version or "",
@@ -347,8 +372,7 @@ def _register_and_promote(
     opt: TrainOptions,
     model_uri: str,
     run_id: str,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
+    test: TestPeriod,
     new_ap: float,
     new_auc: float,
 ) -> Promotion:
@@ -368,7 +392,7 @@ def _register_and_promote(
         model_uri,
         tags={
             "run_id": run_id,
-            "feature_hash": FEATURE_SPEC.hash,
+            "feature_hash": test.declaration.hash,
             "test_average_precision": f"{new_ap:.6f}",
             "test_roc_auc": f"{new_auc:.6f}",
         },
@@ -384,7 +408,6 @@ def _register_and_promote(
         champion = registry.load_version(
             ms, ms.model_name, current.version, settings.paths.model_cache_dir
         )
-        champion.check_spec(FEATURE_SPEC)
     except ModelRefused as exc:
         c.set_registered_model_alias(ms.model_name, ms.model_alias, version)
         return Promotion(
@@ -394,7 +417,12 @@ def _register_and_promote(
             f"code ({exc})",
             champion_before=current.version,
         )
-    champion_ap = float(average_precision_score(y_test, predict(champion.booster, x_test)))
+    # the champion is scored on the same rows through its own features
+    champion_ap = float(
+        average_precision_score(
+            test.y, predict(champion.booster, test.matrix(champion.declaration))
+        )
+    )
     if new_ap > champion_ap:
         c.set_registered_model_alias(ms.model_name, ms.model_alias, version)
         reason = (

@@ -14,9 +14,10 @@ import pytest
 
 from fraudsvc.db import queries
 from fraudsvc.db.engine import DatabaseUnavailable
-from fraudsvc.db.records import NewPrediction, TransactionBody
-from fraudsvc.features import FEATURE_SPEC
+from fraudsvc.db.records import NewPrediction
+from fraudsvc.features import DECLARATION
 from fraudsvc.settings import Settings
+from fraudsvc.transaction import Transaction
 from tests.service import running_service, service_env, transaction
 
 pytestmark = pytest.mark.slow
@@ -62,7 +63,7 @@ async def test_score_stores_and_answers_the_full_prediction(
         detail = read.json()
         assert detail["transaction"]["timestamp"] == "2026-03-02T11:30:00Z"  # stored in UTC
         assert detail["prediction"] == out
-        assert list(detail["features"]) == list(FEATURE_SPEC.names)
+        assert list(detail["features"]) == list(DECLARATION.names)
         assert detail["features"]["amount"] == 57.9
         assert detail["label"] is None
 
@@ -75,7 +76,7 @@ async def test_reasons_on_request_are_lightgbm_contributions(
         out = (await client.post("/v1/transactions?reasons=true", json=tx())).json()
     reasons = out["reasons"]
     assert len(reasons) == 5
-    assert {r["feature"] for r in reasons} <= set(FEATURE_SPEC.names)
+    assert {r["feature"] for r in reasons} <= set(DECLARATION.names)
     magnitudes = [abs(r["contribution"]) for r in reasons]
     assert magnitudes == sorted(magnitudes, reverse=True)
 
@@ -148,7 +149,7 @@ async def test_a_lost_race_across_processes_writes_nothing(
             model_name="other",
             model_version="9",
             feature_hash="x",
-            features=[0.0] * len(FEATURE_SPEC.names),
+            features=[0.0] * len(DECLARATION.names),
             reasons=None,
             correlation_id="late",
             explain_reason="flagged",
@@ -165,7 +166,7 @@ async def test_a_failing_write_leaves_nothing_half_written(
     tid = "t-" + secrets.token_hex(6)
     async with running_service(settings):
         broken = NewPrediction(
-            body=TransactionBody(tid, datetime(2026, 3, 2, 12, tzinfo=UTC), "C1", "T1", 10.0),
+            body=Transaction(tid, datetime(2026, 3, 2, 12, tzinfo=UTC), "C1", "T1", 1000),
             score=1.5,  # breaks the predictions_score_range check
             decision="block",
             threshold_review=0.1,
@@ -173,7 +174,7 @@ async def test_a_failing_write_leaves_nothing_half_written(
             model_name="m",
             model_version="1",
             feature_hash="x",
-            features=[0.0] * len(FEATURE_SPEC.names),
+            features=[0.0] * len(DECLARATION.names),
             reasons=None,
             correlation_id="c",
             explain_reason="flagged",

@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from fraudsvc.features import Declaration
 from fraudsvc.model import registry
 from fraudsvc.model.bundle import BundleMeta
 from fraudsvc.settings import Settings
@@ -106,15 +107,18 @@ async def test_the_service_follows_the_alias_without_dropping_requests(
     assert versions[-1] == new_version == "2"
 
 
-async def test_a_model_of_another_feature_spec_is_refused(
+async def test_a_model_whose_features_this_code_cannot_compute_is_refused(
     registry_dir: Path, database_url: str, tmp_path: Path
 ) -> None:
     data = copy_store(registry_dir, tmp_path / "data")
     settings = Settings.from_env(service_env(data, database_url))
     ms = settings.mlflow
     good = registry.load_version(ms, ms.model_name, "1", settings.paths.model_cache_dir)
-    other_spec = {**good.meta.feature_spec, "label_delay_seconds": 3 * 86_400}
-    meta = msgspec.structs.replace(good.meta, feature_spec=other_spec)
+    # a label delay longer than the terminal windows' shift: those would read labels too young
+    other = {**good.meta.feature_spec, "label_delay": 30 * 86_400}
+    meta = msgspec.structs.replace(
+        good.meta, feature_spec=other, feature_hash=Declaration.from_dict(other).hash
+    )
     assert isinstance(meta, BundleMeta)
     with registry.fluent(ms):
         import mlflow
@@ -131,5 +135,6 @@ async def test_a_model_of_another_feature_spec_is_refused(
     detail = ready.json()["checks"]["model"]["detail"]
     assert ready.status_code == 503
     assert f"v{version} refused" in detail
-    assert "label_delay_seconds" in detail
+    assert "cannot compute" in detail
+    assert "terminal_risk_1d" in detail
     assert scored.status_code == 503

@@ -36,11 +36,12 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 
 from fraudsvc.contract import load_contract_file
 from fraudsvc.db.backfill import backfill
-from fraudsvc.features import FEATURE_SPEC
+from fraudsvc.features import DECLARATION
 from fraudsvc.replay import ReplayOptions, ReplayReport, replay
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.metrics import WEB_METRICS, WORKER_METRICS
 from tests.observability import files
+from tests.raw_windows import TRUNCATE
 from tests.service import API_KEY, running_service, service_env
 
 pytestmark = pytest.mark.slow
@@ -162,7 +163,7 @@ async def live(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[LiveRun]:
     """The service under a replayed load, scraped by Prometheus (when it is installed)."""
-    empty = "TRUNCATE transactions, predictions, labels, explanations"
+    empty = TRUNCATE
     await execute(database_url, empty)
     frame = load_contract_file(small_data, True).frame
     frame = frame.filter(pl.col("timestamp") >= CUT - HISTORY)
@@ -189,7 +190,7 @@ async def live(
         if shutil.which(PROMETHEUS) is not None:
             tmp = tmp_path_factory.mktemp("prometheus")
             prometheus = await stack.enter_async_context(running_prometheus(tmp, web, worker))
-        await backfill(frame, CUT, FEATURE_SPEC.label_delay)
+        await backfill(frame, CUT, timedelta(seconds=DECLARATION.label_delay))
         options = ReplayOptions(url=str(client.base_url), api_key=API_KEY, rate=RATE)
         report = await replay(frame, options, start=CUT, limit=TRANSACTIONS)
         assert report.statuses == {201: TRANSACTIONS}, report.summary()

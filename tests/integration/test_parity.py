@@ -1,10 +1,10 @@
 """Train/serve parity: a stream replayed through the HTTP API, in time order, with fraud labels
 posted once the label delay has passed in the stream's own time, stores for every transaction
-exactly the feature vector the batch (training) path computes for that row, within 1e-9."""
+exactly the feature vector the batch (training) path computes for that row, bit for bit."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -15,10 +15,13 @@ import pytest
 from fraudsvc.contract import load_contract_file
 from fraudsvc.datagen import GeneratorConfig, generate
 from fraudsvc.db.backfill import backfill
-from fraudsvc.features import FEATURE_SPEC, batch_features
+from fraudsvc.features import DECLARATION, batch_features, feature_matrix
 from fraudsvc.replay import ReplayOptions, replay
 from fraudsvc.settings import Settings
 from tests.service import API_KEY, running_service, service_env
+from tests.timeline import assert_same_vectors
+
+LABEL_DELAY = timedelta(seconds=DECLARATION.label_delay)
 
 pytestmark = pytest.mark.slow
 
@@ -61,11 +64,9 @@ async def policy_rows(database_url: str) -> list[asyncpg.Record]:
 def assert_parity(frame: pl.DataFrame, rows: pl.DataFrame, stored: dict[str, list[float]]) -> None:
     batch = batch_features(frame).join(rows.select("transaction_id"), on="transaction_id")
     assert batch.height == rows.height == len(stored)
-    expected = batch.select(FEATURE_SPEC.names).to_numpy()
+    expected = feature_matrix(batch)
     online = np.array([stored[t] for t in batch["transaction_id"]])
-    worst = np.abs(online - expected).max(axis=0)
-    offenders = {n: float(w) for n, w in zip(FEATURE_SPEC.names, worst, strict=True) if w > 1e-9}
-    assert offenders == {}, f"train/serve skew beyond 1e-9: {offenders}"
+    assert_same_vectors(online, expected, DECLARATION.names)
 
 
 async def test_online_features_equal_batch_features_on_a_replayed_stream(
@@ -79,9 +80,7 @@ async def test_online_features_equal_batch_features_on_a_replayed_stream(
         )
     last = frame["timestamp"].max()
     assert isinstance(last, datetime)
-    due = frame.filter(
-        (pl.col("is_fraud") == 1) & (pl.col("timestamp") + FEATURE_SPEC.label_delay <= last)
-    )
+    due = frame.filter((pl.col("is_fraud") == 1) & (pl.col("timestamp") + LABEL_DELAY <= last))
     assert report.statuses == {201: frame.height}
     assert report.labels_posted == due.height > 100
     assert_parity(frame, frame, await stored_vectors(clean_database))
@@ -101,8 +100,8 @@ async def test_backfill_until_a_day_then_replay_from_it_keeps_parity(
     cut = datetime(2026, 1, 16, tzinfo=UTC)
     settings = Settings.from_env(service_env(registry_dir, clean_database))
     async with running_service(settings) as client:
-        imported = await backfill(frame, cut, FEATURE_SPEC.label_delay)
-        again = await backfill(frame, cut, FEATURE_SPEC.label_delay)
+        imported = await backfill(frame, cut, LABEL_DELAY)
+        again = await backfill(frame, cut, LABEL_DELAY)
         report = await replay(
             frame,
             ReplayOptions(url=str(client.base_url), api_key=API_KEY, concurrency=8),
@@ -111,7 +110,7 @@ async def test_backfill_until_a_day_then_replay_from_it_keeps_parity(
     before = frame.filter(pl.col("timestamp") < cut)
     live = frame.filter(pl.col("timestamp") >= cut)
     late_labels = before.filter(
-        (pl.col("is_fraud") == 1) & (pl.col("timestamp") + FEATURE_SPEC.label_delay > cut)
+        (pl.col("is_fraud") == 1) & (pl.col("timestamp") + LABEL_DELAY > cut)
     )
     assert imported.transactions == before.height
     assert imported.labels == int(before["is_fraud"].sum()) - late_labels.height

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -12,7 +13,7 @@ from fraudsvc.cli import main
 from fraudsvc.contract import load_contract_file
 from fraudsvc.db.backfill import backfill
 from fraudsvc.db.export import training_frame
-from fraudsvc.features import FEATURE_SPEC
+from fraudsvc.features import DECLARATION
 from fraudsvc.resources import open_database
 from fraudsvc.settings import Settings
 
@@ -32,7 +33,7 @@ def test_stored_history_trains_like_the_file_it_came_from(
 
     async def load_and_export() -> pl.DataFrame:
         async with open_database(settings):
-            await backfill(source, None, FEATURE_SPEC.label_delay)
+            await backfill(source, None, timedelta(seconds=DECLARATION.label_delay))
             return await training_frame()
 
     # the CLI runs its own event loop, as it does from a shell: so does this test

@@ -13,7 +13,7 @@ import pytest
 
 from fraudsvc.cli import main
 from fraudsvc.contract import ContractError, load_contract_file
-from fraudsvc.features import FEATURE_SPEC, batch_features, feature_matrix
+from fraudsvc.features import DECLARATION, batch_features, feature_matrix
 from fraudsvc.model import registry
 from fraudsvc.training.evaluate import backtest
 from fraudsvc.training.pipeline import TrainOptions, train
@@ -37,9 +37,9 @@ def test_trained_model_is_registered_and_the_champion_scores_identically(
     name, version = registry.resolve_model_uri(ms, f"models:/{ms.model_name}@champion")
     assert version == "1"
     bundle = registry.load_version(ms, name, version, settings.paths.model_cache_dir)
-    bundle.check_spec(FEATURE_SPEC)
+    assert bundle.declaration == DECLARATION
     assert bundle.thresholds == result.thresholds
-    assert bundle.background.shape[1] == len(FEATURE_SPEC.names)
+    assert bundle.background.shape[1] == len(DECLARATION.names)
 
     frame = load_contract_file(small_data, require_labels=True).frame
     test_rows = batch_features(frame).filter(result.plan.test.mask())

@@ -12,8 +12,9 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fraudsvc.features import FEATURE_SPEC, batch_features
-from tests.timeline import T0, frame, reference_vector
+from fraudsvc.features import DECLARATION, batch_features, feature_matrix
+from fraudsvc.features.default import CUSTOMER_WINDOWS, TERMINAL_WINDOWS
+from tests.timeline import T0, assert_same_vectors, frame, reference_vector
 
 DAY = 86_400
 EDGES = [0, 1, 3_600, 3_599, 3_601, DAY, DAY - 1, DAY + 1, 7 * DAY, 8 * DAY, 30 * DAY, 37 * DAY]
@@ -51,9 +52,9 @@ def test_batch_features_equal_the_definitions_on_any_timeline(
     drawn: list[tuple[int, str, str, float, int]],
 ) -> None:
     df = timeline(drawn)
-    batch = batch_features(df).select(FEATURE_SPEC.names).to_numpy()
-    for i in range(df.height):
-        np.testing.assert_allclose(batch[i], reference_vector(df, i), rtol=0, atol=1e-9)
+    batch = feature_matrix(batch_features(df))
+    expected = np.array([reference_vector(df, i) for i in range(df.height)])
+    assert_same_vectors(batch, expected, DECLARATION.names)
 
 
 @EXAMPLES
@@ -64,18 +65,18 @@ def test_no_label_younger_than_the_delay_changes_a_feature(
     df = timeline(drawn)
     i = data.draw(st.integers(min_value=0, max_value=df.height - 1))
     t = df["timestamp"][i]
-    young = pl.col("timestamp") > t - FEATURE_SPEC.label_delay
+    young = pl.col("timestamp") > t - timedelta(seconds=DECLARATION.label_delay)
     flipped = df.with_columns(
         pl.when(young).then(1 - pl.col("is_fraud")).otherwise(pl.col("is_fraud")).alias("is_fraud")
     )
-    before = batch_features(df).select(FEATURE_SPEC.names).row(i)
-    after = batch_features(flipped).select(FEATURE_SPEC.names).row(i)
+    before = batch_features(df).select(DECLARATION.names).row(i)
+    after = batch_features(flipped).select(DECLARATION.names).row(i)
     assert before == after
 
 
 @EXAMPLES
 @given(
-    st.sampled_from(FEATURE_SPEC.customer_windows),
+    st.sampled_from(CUSTOMER_WINDOWS),
     st.sampled_from([-1, 0, 1]),
 )
 def test_a_customer_window_holds_what_is_strictly_inside_it(
@@ -97,7 +98,7 @@ def test_a_customer_window_holds_what_is_strictly_inside_it(
 
 @EXAMPLES
 @given(
-    st.sampled_from(FEATURE_SPEC.terminal_windows),
+    st.sampled_from(TERMINAL_WINDOWS),
     st.sampled_from([-1, 0, 1]),
     st.sampled_from([-1, 0, 1]),
 )
@@ -107,7 +108,7 @@ def test_a_terminal_window_is_closed_at_the_delay_and_open_at_its_far_end(
     """A fraud at t - D - near counts when 0 <= D + near; at t - D - w - far it counts when
     that is strictly after t - D - w."""
     label, seconds = window
-    delay = FEATURE_SPEC.label_delay
+    delay = timedelta(seconds=DECLARATION.label_delay)
     near = timedelta(microseconds=near_us)
     far = delay + timedelta(seconds=seconds, microseconds=far_us)
     now = T0 + timedelta(days=60)

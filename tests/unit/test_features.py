@@ -9,15 +9,16 @@ import polars as pl
 import pytest
 
 from fraudsvc.contract import load_contract_file
-from fraudsvc.features import FEATURE_SPEC, batch_features, spec_mismatch
-from tests.timeline import at, frame, reference_vector
+from fraudsvc.features import DECLARATION, Declaration, batch_features, feature_matrix
+from fraudsvc.features.default import BASELINE
+from tests.timeline import assert_same_vectors, at, frame, reference_vector
 
 DAY = 86_400.0
 
 
 def features_of(df: pl.DataFrame, tx: str) -> dict[str, float]:
     out = batch_features(df).filter(pl.col("transaction_id") == tx)
-    return {n: float(out[n][0]) for n in FEATURE_SPEC.names}
+    return {n: float(out[n][0]) for n in DECLARATION.names}
 
 
 @pytest.fixture
@@ -113,28 +114,42 @@ def test_a_label_younger_than_the_delay_never_changes_terminal_risk() -> None:
 
 def test_batch_features_equal_the_definitions_on_generated_data(small_data: Path) -> None:
     df = load_contract_file(small_data, require_labels=True).frame
-    batch = batch_features(df).select(FEATURE_SPEC.names).to_numpy()
+    batch = feature_matrix(batch_features(df))
     rng = np.random.default_rng(0)
     rows = np.r_[
         rng.choice(df.height, size=150, replace=False), np.arange(df.height - 20, df.height)
     ]
-    for i in rows:
-        expected = np.array(reference_vector(df, int(i)))
-        np.testing.assert_allclose(batch[i], expected, rtol=0, atol=1e-9, err_msg=f"row {i}")
+    expected = np.array([reference_vector(df, int(i)) for i in rows])
+    assert_same_vectors(batch[rows], expected, DECLARATION.names)
 
 
 def test_batch_features_keep_row_order_and_add_every_feature(small_data: Path) -> None:
     df = load_contract_file(small_data, require_labels=True).frame
     out = batch_features(df)
     assert out["transaction_id"].equals(df["transaction_id"])
-    assert set(FEATURE_SPEC.names) <= set(out.columns)
-    assert out.select(FEATURE_SPEC.names).null_count().sum_horizontal().item() == 0
+    assert set(DECLARATION.names) <= set(out.columns)
+    baseline = out.select(BASELINE.names)
+    assert baseline.null_count().sum_horizontal().item() == 0
 
 
-def test_spec_hash_is_stable_and_a_changed_spec_is_named() -> None:
-    assert FEATURE_SPEC.hash == type(FEATURE_SPEC)().hash
-    stored = {**FEATURE_SPEC.to_dict(), "label_delay_seconds": 3 * 86_400}
-    why = spec_mismatch(FEATURE_SPEC, stored, "0" * 64)
-    assert why is not None
-    assert "label_delay_seconds" in why
-    assert spec_mismatch(FEATURE_SPEC, FEATURE_SPEC.to_dict(), FEATURE_SPEC.hash) is None
+def test_the_declaration_round_trips_and_its_hash_names_every_change() -> None:
+    again = Declaration.from_dict(DECLARATION.to_dict())
+    assert again == DECLARATION
+    assert again.hash == DECLARATION.hash
+    other = Declaration.from_dict({**DECLARATION.to_dict(), "label_delay": 3 * 86_400})
+    assert other.hash != DECLARATION.hash
+    assert DECLARATION.problems() == []
+
+
+def test_a_declaration_this_code_cannot_compute_says_why() -> None:
+    data = DECLARATION.to_dict()
+    data["label_delay"] = 30 * 86_400  # terminal risk now reads labels younger than the delay
+    data["entities"] = [*data["entities"], {"name": "odd", "fields": ["amount"]}]
+    data["features"] = [
+        *data["features"],
+        {"kind": "ratio", "name": "r", "numerator": "nope", "denominator": "amount"},
+    ]
+    problems = Declaration.from_dict(data).problems()
+    assert any("terminal_risk_1d" in p and "label delay" in p for p in problems)
+    assert any("entity odd" in p for p in problems)
+    assert any(p.startswith("feature r:") for p in problems)
