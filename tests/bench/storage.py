@@ -15,11 +15,11 @@ import asyncio
 import asyncpg
 from arq.constants import job_key_prefix
 
-from fraudsvc.bench.environment import REDIS_URL, Bench
-from fraudsvc.bench.report import Report
 from fraudsvc.jobs.payloads import ExplainJob, job_id
 from fraudsvc.jobs.queue import ExplainQueue
 from fraudsvc.settings import RedisSettings
+from tests.bench.environment import REDIS_URL, Bench
+from tests.bench.report import Report
 
 SECTION = "storage: bytes per row and per queued job"
 TABLES = ("transactions", "predictions", "explanations", "labels")
