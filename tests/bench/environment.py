@@ -349,9 +349,12 @@ class Bench:
         from fraudsvc.db.admin import migrate
         from fraudsvc.db.backfill import backfill
 
+        # the service's statement timeout bounds a request; a bulk load of the history on a
+        # shared machine may take longer per statement, and it is set-up, not a measure
+        database = Settings.from_env(self.env | {"FRAUDSVC_DB_TIMEOUT_SECONDS": "300"}).database
         with contextlib.redirect_stdout(io.StringIO()):  # Piccolo prints every migration
-            await migrate(self.settings.database)
-        await engine.start_pool(self.settings.database)
+            await migrate(database)
+        await engine.start_pool(database)
         try:
             started = time.perf_counter()
             result = await backfill(self.frame, None, FEATURE_SPEC.label_delay)
