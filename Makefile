@@ -68,11 +68,11 @@ format: $(STAMP) ## rewrite the code with ruff's formatter and safe fixes
 
 .PHONY: bench
 bench: $(STAMP) ## benchmarks; writes data/reports/bench.{json,md}
-	$(BIN)/python -m fraudsvc.bench
+	$(BIN)/python -m tests.bench
 
 .PHONY: drills
 drills: $(STAMP) ## fault drills under load (Redis restart, worker SIGKILL, PostgreSQL restart)
-	$(BIN)/python -m fraudsvc.drills
+	$(BIN)/python -m tests.drills
 
 .PHONY: fuzz
 fuzz: $(STAMP) ## long schemathesis run against the API's own schema (make test runs a short one)

@@ -9,7 +9,7 @@ from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from fraudsvc import __version__
 from fraudsvc.api.docs import COMPONENTS
@@ -19,6 +19,7 @@ from fraudsvc.api.health import healthz, readyz
 from fraudsvc.api.middleware import RequestContextMiddleware
 from fraudsvc.api.openapi import StrictStructSchemaPlugin
 from fraudsvc.api.security import ApiKeyGuard
+from fraudsvc.api.swagger import SwaggerAssets, render_plugin, static_router
 from fraudsvc.api.transactions import TransactionsController
 from fraudsvc.pipeline import Scorer
 from fraudsvc.resources import Resources, open_resources
@@ -53,6 +54,7 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
         )
 
     metrics = WebMetrics()
+    swagger = SwaggerAssets.vendored()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -78,7 +80,7 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
         guards=[ApiKeyGuard(settings.api)],
     )
     return Litestar(
-        route_handlers=[v1, healthz, readyz, metrics_route],
+        route_handlers=[v1, healthz, readyz, metrics_route, static_router(swagger)],
         lifespan=[lifespan],
         dependencies={
             "resources": Provide(_resources, sync_to_thread=False),
@@ -91,7 +93,7 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             version=__version__,
             description=DESCRIPTION,
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
+            render_plugins=[render_plugin(swagger), JsonRenderPlugin(path="/openapi.json")],
             components=COMPONENTS,
         ),
         plugins=[StrictStructSchemaPlugin(), litestar_plugin()],

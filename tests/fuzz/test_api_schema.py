@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import Case
 from schemathesis.core.result import Err, Ok
 
-from fraudsvc.bench.stack import Service, free_port, wait_http
+from fraudsvc.processes import Service, free_port, wait_http
 from tests.service import API_KEY, service_env
 
 EXAMPLES = int(os.environ.get("FRAUDSVC_FUZZ_EXAMPLES", "25"))

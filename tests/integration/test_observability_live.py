@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import math
 import shutil
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no type information
 from fraudsvc.contract import load_contract_file
 from fraudsvc.db.backfill import backfill
 from fraudsvc.features import DECLARATION
+from fraudsvc.processes import free_port
 from fraudsvc.replay import ReplayOptions, ReplayReport, replay
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.metrics import WEB_METRICS, WORKER_METRICS
@@ -51,12 +51,6 @@ CUT = datetime(2026, 4, 8, 9, tzinfo=UTC)  # in the test period of small_data (t
 HISTORY = timedelta(days=40)  # the longest window (30 days) plus the label delay, and a margin
 TRANSACTIONS = 500
 RATE = 50.0  # requests per second: the load lasts about 10 s
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -19,13 +19,13 @@ import httpx
 import pytest
 from arq.constants import job_key_prefix
 
-from fraudsvc.bench.stack import PrivateRedis
 from fraudsvc.explain import explain_vector
 from fraudsvc.jobs.payloads import job_id
 from fraudsvc.jobs.queue import connect
 from fraudsvc.jobs.worker import RunningWorker, running_worker
 from fraudsvc.model import registry
 from fraudsvc.model.loader import ModelHolder
+from fraudsvc.private_servers import PrivateRedis
 from fraudsvc.settings import Settings
 from tests.service import FAST_LIME, running_service, service_env
 from tests.service import transaction as tx

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from fraudsvc.bench.pandas_features import pandas_features, to_pandas
 from fraudsvc.contract import load_contract_file
 from fraudsvc.datagen import GeneratorConfig, generate
 from fraudsvc.features import FEATURE_SPEC, batch_features, feature_matrix
+from tests.bench.pandas_features import pandas_features, to_pandas
 from tests.timeline import at, frame
 
 

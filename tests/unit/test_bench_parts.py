@@ -11,19 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from fraudsvc.bench.explanations import percentile
-from fraudsvc.bench.lime_samples import (
+from tests.bench.explanations import percentile
+from tests.bench.lime_samples import (
     Setting,
     budget_ms,
     jaccard,
     mean_pairwise_jaccard,
     recommend,
 )
-from fraudsvc.bench.load import Clock, parse_metrics, stage_means
-from fraudsvc.bench.plan import make_plan
-from fraudsvc.bench.profiled import area
-from fraudsvc.bench.report import Figure, Report
-from fraudsvc.bench.scrape_load import Scraper
+from tests.bench.load import Clock, parse_metrics, stage_means
+from tests.bench.plan import make_plan
+from tests.bench.profiled import area
+from tests.bench.report import Figure, Report
+from tests.bench.scrape_load import Scraper
 
 METRICS = """# HELP fraudsvc_scoring_stage_seconds Time of each stage
 # TYPE fraudsvc_scoring_stage_seconds histogram

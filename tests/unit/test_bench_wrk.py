@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from fraudsvc.bench import wrk
+from tests.bench import wrk
 
 OUTPUT = """Running 10s test @ http://127.0.0.1:41231
   1 threads and 15 connections

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import asyncpg
 
-from fraudsvc.bench import procstat, wrk
-from fraudsvc.bench.environment import Bench
 from fraudsvc.features import FEATURE_SPEC, batch_features
+from tests.bench import procstat, wrk
+from tests.bench.environment import Bench
 
 STAGES = ("history", "score", "persist", "enqueue")
 SCORE_PATH = "/v1/transactions"

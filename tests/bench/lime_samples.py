@@ -32,10 +32,10 @@ import asyncpg
 import numpy as np
 import polars as pl
 
-from fraudsvc.bench.environment import Bench
-from fraudsvc.bench.report import Figure, Report
 from fraudsvc.explain import explain_vector
 from fraudsvc.features import batch_features, feature_matrix
+from tests.bench.environment import Bench
+from tests.bench.report import Figure, Report
 
 SECTION = "lime: num_samples, stability against time"
 TOP = 5

@@ -11,14 +11,14 @@ import numpy as np
 import polars as pl
 from loguru import logger
 
-from fraudsvc.bench.pandas_features import pandas_features, to_pandas
-from fraudsvc.bench.plan import Plan
-from fraudsvc.bench.report import Figure, Report, timed
 from fraudsvc.contract import load_contract_file
 from fraudsvc.datagen import generate
 from fraudsvc.features import FEATURE_SPEC, batch_features, feature_matrix
 from fraudsvc.settings import Settings
 from fraudsvc.training.pipeline import TrainOptions, train
+from tests.bench.pandas_features import pandas_features, to_pandas
+from tests.bench.plan import Plan
+from tests.bench.report import Figure, Report, timed
 
 TOLERANCE = 1e-9
 
@@ -48,7 +48,8 @@ def compare_features(frame: pl.DataFrame, report: Report, section: str, repeat: 
         started = time.perf_counter()
         pandas_out = pandas_features(frame_pd)
         pandas_runs.append(time.perf_counter() - started)
-    assert polars_out is not None and pandas_out is not None
+    assert polars_out is not None
+    assert pandas_out is not None
     rows = f"{frame.height:,} rows, {len(FEATURE_SPEC.names)} features"
     polars_fig = report.add(section, Figure("batch features (polars)", "s", polars_runs, rows))
     pandas_fig = report.add(

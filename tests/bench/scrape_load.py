@@ -17,8 +17,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from fraudsvc.bench.environment import Bench
-from fraudsvc.bench.load import (
+from tests.bench.environment import Bench
+from tests.bench.load import (
     LoadRun,
     Pools,
     Target,
@@ -27,7 +27,7 @@ from fraudsvc.bench.load import (
     median_of,
     run_level,
 )
-from fraudsvc.bench.report import Report
+from tests.bench.report import Report
 
 SCRAPE_INTERVAL = 0.25
 RATE = 300.0

@@ -15,11 +15,11 @@ import asyncio
 import asyncpg
 from arq.constants import job_key_prefix
 
-from fraudsvc.bench.environment import REDIS_URL, Bench
-from fraudsvc.bench.report import Report
 from fraudsvc.jobs.payloads import ExplainJob, job_id
 from fraudsvc.jobs.queue import ExplainQueue
 from fraudsvc.settings import RedisSettings
+from tests.bench.environment import REDIS_URL, Bench
+from tests.bench.report import Report
 
 SECTION = "storage: bytes per row and per queued job"
 TABLES = ("transactions", "predictions", "explanations", "labels")
@@ -75,12 +75,15 @@ async def queued_job_bytes(bench: Bench) -> dict[str, float]:
     }
 
 
-async def measure(bench: Bench) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
-    return await table_sizes(bench.web().database_url), await queued_job_bytes(bench)
+async def measure(
+    bench: Bench, database_url: str
+) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
+    return await table_sizes(database_url), await queued_job_bytes(bench)
 
 
 def run(bench: Bench, report: Report) -> None:
-    sizes, redis_bytes = asyncio.run(measure(bench))
+    # bench.web() builds the database with an event loop of its own: call it outside this one
+    sizes, redis_bytes = asyncio.run(measure(bench, bench.web().database_url))
     report.data["storage"] = {"tables": sizes, "redis": redis_bytes}
     rows = []
     for table, size in sizes.items():

@@ -7,7 +7,7 @@
   holding the whole data set as history (backfill), vacuumed and analysed as autovacuum would
   leave it, and dropped at the end;
 - `fraudsvc web` (and `fraudsvc worker` when a section asks) as subprocesses in their own process
-  groups (`stack.Service`), on Redis with a queue name of this run, with the rate limit off and
+  groups (`processes.Service`), on Redis with a queue name of this run, with the rate limit off and
   the default explanation policy;
 - `mlflow models serve` for the same registered model.
 
@@ -34,17 +34,17 @@ import asyncpg
 import polars as pl
 from loguru import logger
 
-from fraudsvc.bench import stack
-from fraudsvc.bench.offline import data_file
-from fraudsvc.bench.plan import Plan
-from fraudsvc.bench.report import Report
+from fraudsvc import processes
 from fraudsvc.contract import load_contract_file
 from fraudsvc.features import FEATURE_SPEC
 from fraudsvc.model import registry
 from fraudsvc.settings import Settings
+from tests.bench.offline import data_file
+from tests.bench.plan import Plan
+from tests.bench.report import Report
 
 if TYPE_CHECKING:
-    from fraudsvc.bench.load import Pools
+    from tests.bench.load import Pools
 
 SERVER = os.environ.get("FRAUDSVC_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("FRAUDSVC_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -72,9 +72,9 @@ class Model:
 @dataclass
 class Stack:
     database_url: str
-    web: stack.Service
+    web: processes.Service
     web_url: str
-    worker: stack.Service | None = None
+    worker: processes.Service | None = None
     worker_url: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -116,7 +116,7 @@ class Bench:
         self._frame: pl.DataFrame | None = None
         self._model: Model | None = None
         self._stack: Stack | None = None
-        self._mlflow: tuple[stack.Service, str] | None = None
+        self._mlflow: tuple[processes.Service, str] | None = None
         self.load_pools: Pools | None = None
         self._mlflow_ready = False
         self._mlflow_started = 0.0
@@ -227,18 +227,20 @@ class Bench:
     def service_env(self, **extra: str) -> dict[str, str]:
         return self.env | extra
 
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> stack.Service:
-        service = stack.Service(name, argv, env, self.logs / f"{name}.log").start()
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> processes.Service:
+        service = processes.Service(name, argv, env, self.logs / f"{name}.log").start()
         self.exit.callback(service.stop)
         return service
 
-    def wait_ready(self, service: stack.Service, url: str, seconds: float = START_SECONDS) -> None:
+    def wait_ready(
+        self, service: processes.Service, url: str, seconds: float = START_SECONDS
+    ) -> None:
         deadline = time.monotonic() + seconds
         while True:
             if not service.alive():
                 raise BenchError(f"{service.name} exited during startup:\n{log_tail(service.log)}")
             try:
-                stack.wait_http(url, seconds=min(5.0, max(0.1, deadline - time.monotonic())))
+                processes.wait_http(url, seconds=min(5.0, max(0.1, deadline - time.monotonic())))
                 return
             except TimeoutError:
                 if time.monotonic() > deadline:
@@ -253,7 +255,7 @@ class Bench:
         if self._mlflow is not None:
             return
         model = self.model
-        port = stack.free_port()
+        port = processes.free_port()
         launcher = Path(sys.executable).parent / "mlflow"
         argv = [str(launcher)] if launcher.is_file() else [sys.executable, "-m", "mlflow"]
         argv += [
@@ -273,7 +275,7 @@ class Bench:
         self._mlflow = (self.start("mlflow", argv, env), url)
         self._mlflow_started = time.perf_counter()
 
-    def mlflow_server(self) -> tuple[stack.Service, str]:
+    def mlflow_server(self) -> tuple[processes.Service, str]:
         """MLflow's scoring server for the champion, started if needed and ready."""
         self.start_mlflow()
         assert self._mlflow is not None
@@ -287,7 +289,7 @@ class Bench:
         return service, url
 
     @property
-    def mlflow_service(self) -> stack.Service | None:
+    def mlflow_service(self) -> processes.Service | None:
         return self._mlflow[0] if self._mlflow is not None else None
 
     @property
@@ -299,10 +301,10 @@ class Bench:
         if self._stack is None:
             self.model  # noqa: B018 - trained and registered before the service looks for it
             facts = self._database()
-            port = stack.free_port()
+            port = processes.free_port()
             web = self.start(
                 "web",
-                stack.fraudsvc("web"),
+                processes.fraudsvc("web"),
                 self.service_env(FRAUDSVC_PORT=str(port), FRAUDSVC_WORKER_METRICS_PORT="0"),
             )
             self.wait_ready(web, f"http://127.0.0.1:{port}/readyz")
@@ -310,16 +312,16 @@ class Bench:
             self.report.data["database"] = facts
         return self._stack
 
-    def start_worker(self, **extra_env: str) -> stack.Service:
+    def start_worker(self, **extra_env: str) -> processes.Service:
         """`fraudsvc worker` (the default process pool), ready; `extra_env` for a what-if."""
         current = self.web()
         if current.worker is not None:
             return current.worker
-        port = stack.free_port()
+        port = processes.free_port()
         url = f"http://127.0.0.1:{port}"
         worker = self.start(
             "worker",
-            stack.fraudsvc("worker"),
+            processes.fraudsvc("worker"),
             self.service_env(FRAUDSVC_WORKER_METRICS_PORT=str(port), **extra_env),
         )
         self.wait_ready(worker, f"{url}/readyz")
@@ -347,9 +349,12 @@ class Bench:
         from fraudsvc.db.admin import migrate
         from fraudsvc.db.backfill import backfill
 
+        # the service's statement timeout bounds a request; a bulk load of the history on a
+        # shared machine may take longer per statement, and it is set-up, not a measure
+        database = Settings.from_env(self.env | {"FRAUDSVC_DB_TIMEOUT_SECONDS": "300"}).database
         with contextlib.redirect_stdout(io.StringIO()):  # Piccolo prints every migration
-            await migrate(self.settings.database)
-        await engine.start_pool(self.settings.database)
+            await migrate(database)
+        await engine.start_pool(database)
         try:
             started = time.perf_counter()
             result = await backfill(self.frame, None, FEATURE_SPEC.label_delay)

@@ -1,4 +1,4 @@
-"""`python -m fraudsvc.bench [--repeat N] [--only SECTION ...] [--quick]`: run the benchmarks and
+"""`python -m tests.bench [--repeat N] [--only SECTION ...] [--quick]`: run the benchmarks and
 write data/reports/bench.{json,md}.
 
 Sections: offline (generator, batch features in polars and pandas, training), lime (num_samples
@@ -23,12 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from fraudsvc.bench import comparison, explanations, lime_samples, memory, offline, storage
-from fraudsvc.bench.environment import Bench
-from fraudsvc.bench.plan import SECTIONS, STACK_SECTIONS, make_plan
-from fraudsvc.bench.report import ERRORS, Report
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.logs import setup_logging
+from tests.bench import comparison, explanations, lime_samples, memory, offline, storage
+from tests.bench.environment import Bench
+from tests.bench.plan import SECTIONS, STACK_SECTIONS, make_plan
+from tests.bench.report import ERRORS, Report
 
 
 def _positive(value: str) -> int:
@@ -40,7 +40,7 @@ def _positive(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m fraudsvc.bench",
+        prog="python -m tests.bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

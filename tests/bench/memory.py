@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fraudsvc.bench import procstat
-from fraudsvc.bench.environment import Bench
-from fraudsvc.bench.load import fraudsvc_target, pools_for, run_level
-from fraudsvc.bench.report import Figure, Report
+from tests.bench import procstat
+from tests.bench.environment import Bench
+from tests.bench.load import fraudsvc_target, pools_for, run_level
+from tests.bench.report import Figure, Report
 
 SECTION = "memory: peak resident memory after the load"
 
@@ -22,9 +22,9 @@ def run(bench: Bench, report: Report, loaded: bool) -> None:
     for name, service in services:
         if service is None or not service.alive():
             continue
-        # stack.Service.memory() gives the process and its direct children; the tree also
-        # names each child by its role
-        direct = service.memory()
+        # the report's data keeps the process and its direct children; the table shows the
+        # whole tree and names each process by its role
+        direct = procstat.direct_memory(service.pid, name)
         for role, pid, mib in procstat.tree_memory(service.pid, name):
             rows.append([role, str(pid), f"{mib:,.0f}"])
             report.add(SECTION, Figure(f"{role} (pid {pid})", "MiB", [mib], "VmHWM, one reading"))

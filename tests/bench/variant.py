@@ -1,4 +1,4 @@
-"""`python -m fraudsvc.bench.variant [--no-pool-reset] [--no-trace-logging] ROLE [ARGS...]`:
+"""`python -m tests.bench.variant [--no-pool-reset] [--no-trace-logging] ROLE [ARGS...]`:
 a fraudsvc role with one of the changes the benchmark suggests applied from outside, to measure
 what each would buy before anyone edits the service. Nothing here is used in production.
 
@@ -49,7 +49,7 @@ def _without_trace_logging() -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fraudsvc.bench.variant")
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.variant")
     parser.add_argument("--no-pool-reset", action="store_true")
     parser.add_argument("--no-trace-logging", action="store_true")
     parser.add_argument("role", nargs=argparse.REMAINDER)

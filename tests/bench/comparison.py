@@ -15,9 +15,10 @@ import sys
 import time
 from collections.abc import Callable
 
-from fraudsvc.bench import scrape_load, stack, wrk
-from fraudsvc.bench.environment import Bench
-from fraudsvc.bench.load import (
+from fraudsvc import processes
+from tests.bench import scrape_load, wrk
+from tests.bench.environment import Bench
+from tests.bench.load import (
     STAGES,
     LoadRun,
     Pools,
@@ -33,8 +34,8 @@ from fraudsvc.bench.load import (
     run_level,
     warm_up,
 )
-from fraudsvc.bench.profiled import summarize
-from fraudsvc.bench.report import Figure, Report
+from tests.bench.profiled import summarize
+from tests.bench.report import Figure, Report
 
 HTTP = "http: fraudsvc web under wrk"
 SIDE = "mlflow-serve: fraudsvc vs MLflow's /invocations"
@@ -364,9 +365,9 @@ def _pacing_note(report: Report, section: str, seconds: float, levels: list[floa
 def profile(bench: Bench, report: Report, pools: Pools) -> None:
     """A second `fraudsvc web` (same database) under cProfile during a saturation run."""
     plan = bench.plan
-    port = stack.free_port()
+    port = processes.free_port()
     out = bench.workdir / "web.prof"
-    argv = [sys.executable, "-m", "fraudsvc.bench.profiled", str(out), "web"]
+    argv = [sys.executable, "-m", "tests.bench.profiled", str(out), "web"]
     print("  profiling fraudsvc web (cProfile) at saturation ...", flush=True)
     service = bench.start(
         "web-profiled",
@@ -444,23 +445,23 @@ WHAT_IFS: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
 )
 
 
-def pids_of(service: stack.Service) -> Callable[[], list[int]]:
+def pids_of(service: processes.Service) -> Callable[[], list[int]]:
     return lambda: [service.pid]
 
 
 def what_ifs(bench: Bench, report: Report, pools: Pools) -> None:
     """Saturation runs of web processes with one suggested change each, applied from outside
-    the service (fraudsvc.bench.variant), interleaved round by round with an unchanged one."""
+    the service (tests.bench.variant), interleaved round by round with an unchanged one."""
     plan = bench.plan
     print("  what-ifs: suggested changes applied from outside, at saturation ...", flush=True)
     targets: list[tuple[str, str, Target]] = []
-    services: list[stack.Service] = []
+    services: list[processes.Service] = []
     try:
         for i, (name, change, flags, extra) in enumerate(WHAT_IFS):
-            port = stack.free_port()
+            port = processes.free_port()
             service = bench.start(
                 f"web-what-if-{i}",
-                [sys.executable, "-m", "fraudsvc.bench.variant", *flags, "web"],
+                [sys.executable, "-m", "tests.bench.variant", *flags, "web"],
                 bench.service_env(FRAUDSVC_PORT=str(port), FRAUDSVC_WORKER_METRICS_PORT="0")
                 | extra,
             )
@@ -520,7 +521,7 @@ def what_ifs(bench: Bench, report: Report, pools: Pools) -> None:
         ],
         rows,
         f"Each variant is a separate `fraudsvc web` on the same database, started by "
-        "fraudsvc.bench.variant, which applies the change from outside (the service's code is "
+        "tests.bench.variant, which applies the change from outside (the service's code is "
         f"unchanged); {plan.repeat} round(s) of {plan.what_if_seconds:g} s at saturation "
         f"({wrk.SATURATION_CONNECTIONS} connections), the variants interleaved within each "
         "round; medians.",

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import asyncpg
 import httpx
 
-from fraudsvc.bench import procstat
-from fraudsvc.bench.environment import Bench, BenchError
-from fraudsvc.bench.load import Target, fraudsvc_target, pools_for, run_level
-from fraudsvc.bench.report import Figure, Report
+from tests.bench import procstat
+from tests.bench.environment import Bench, BenchError
+from tests.bench.load import Target, fraudsvc_target, pools_for, run_level
+from tests.bench.report import Figure, Report
 
 SECTION = "explain: fraudsvc worker (LIME in its process pool)"
 POLL_SECONDS = 0.25

@@ -1,4 +1,4 @@
-"""`python -m fraudsvc.bench.profiled OUT ROLE [ARGS...]`: a fraudsvc role under cProfile, profiling
+"""`python -m tests.bench.profiled OUT ROLE [ARGS...]`: a fraudsvc role under cProfile, profiling
 only between SIGUSR1 (start) and SIGUSR2 (stop, write OUT), so the numbers cover the load and not
 the startup. cProfile sees the main thread only, which is where uvicorn's event loop runs the
 whole request path; it slows Python code down (about 2x here), so read its shares, not its times.
@@ -43,7 +43,7 @@ Key = tuple[str, int, str]
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
-        print("usage: python -m fraudsvc.bench.profiled OUT ROLE [ARGS...]", file=sys.stderr)
+        print("usage: python -m tests.bench.profiled OUT ROLE [ARGS...]", file=sys.stderr)
         return 2
     out, role_args = argv[0], argv[1:]
     profiler = cProfile.Profile()

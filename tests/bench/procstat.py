@@ -10,8 +10,6 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from fraudsvc.bench.stack import peak_rss_mib
-
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -52,6 +50,25 @@ def descendants(pid: int) -> list[int]:
         child = pending.pop(0)
         out.append(child)
         pending += children(child)
+    return out
+
+
+def peak_rss_mib(pid: int) -> float:
+    """VmHWM (peak resident memory) of a process, in MiB; 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def direct_memory(pid: int, name: str) -> dict[str, float]:
+    """Peak resident memory (MiB) of a process and of each direct child it has now."""
+    out = {name: peak_rss_mib(pid)}
+    for i, child in enumerate(children(pid)):
+        out[f"{name} child {i + 1}"] = peak_rss_mib(child)
     return out
 
 
