@@ -16,6 +16,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from fraudsvc.contract import EARLIEST, LATEST
+from fraudsvc.iso import COUNTRIES, CURRENCIES
 from fraudsvc.transaction import (
     AMOUNT_RULE,
     ATTRIBUTE_KEY_PATTERN,
@@ -47,13 +48,30 @@ Id = Annotated[
 ]
 ExplanationStatus = Literal["not_requested", "pending", "running", "done", "failed"]
 DecisionName = Literal["allow", "review", "block"]
-# checked in __post_init__, so that the message names the allowed values
+# checked in __post_init__, so that the message names the rule; `extra_json_schema` publishes
+# the same rule (fraudsvc.api.openapi applies it)
 Channel = Annotated[
-    str, Meta(description=RULES["channel"], extra_json_schema={"enum": list(CHANNELS)})
+    str,
+    Meta(
+        description=RULES["channel"],
+        examples=["ecommerce"],
+        extra_json_schema={"type": "string", "enum": list(CHANNELS)},
+    ),
 ]
+Country = Annotated[
+    str,
+    Meta(
+        description=RULES["card_country"],
+        examples=["FR"],
+        extra_json_schema={"type": "string", "enum": sorted(COUNTRIES)},
+    ),
+]
+AMOUNT_TEXT_PATTERN = r"^(0|[1-9][0-9]{0,6})(\.[0-9]{1,2})?$"
 # attributes are checked in __post_init__ (fraudsvc.transaction.check_attributes), so that an
 # error names the key at fault (`attributes.wallet`); the schema below documents the same rules
 ATTRIBUTES_SCHEMA = {
+    "type": "object",
+    "maxProperties": MAX_ATTRIBUTES,
     "propertyNames": {"pattern": ATTRIBUTE_KEY_PATTERN},
     "additionalProperties": {
         "anyOf": [
@@ -85,18 +103,27 @@ class TransactionIn(Struct, forbid_unknown_fields=True):
     amount: Annotated[
         Decimal,
         Meta(
-            description=f"in the install's reporting currency: {AMOUNT_RULE} (a JSON number, "
-            "or a numeric string)",
+            description=f"{AMOUNT_RULE}: a JSON number, or a numeric string",
             extra_json_schema={
-                "type": ["number", "string"],
-                "format": None,
-                "minimum": 0,
-                "maximum": MAX_AMOUNT,
+                "anyOf": [
+                    {"type": "number", "minimum": 0, "maximum": MAX_AMOUNT, "multipleOf": 0.01},
+                    {"type": "string", "pattern": AMOUNT_TEXT_PATTERN},
+                ],
                 "examples": [57.9],
             },
         ),
     ]
-    currency: Annotated[str, Meta(description=RULES["currency"], examples=["EUR"])] | None = None
+    currency: (
+        Annotated[
+            str,
+            Meta(
+                description=RULES["currency"],
+                examples=["EUR"],
+                extra_json_schema={"type": "string", "enum": sorted(CURRENCIES)},
+            ),
+        ]
+        | None
+    ) = None
     merchant_category: (
         Annotated[
             str,
@@ -104,12 +131,8 @@ class TransactionIn(Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    merchant_country: (
-        Annotated[str, Meta(description=RULES["merchant_country"], examples=["FR"])] | None
-    ) = None
-    card_country: (
-        Annotated[str, Meta(description=RULES["card_country"], examples=["DE"])] | None
-    ) = None
+    merchant_country: Country | None = None
+    card_country: Country | None = None
     channel: Channel | None = None
     device_id: (
         Annotated[
@@ -124,7 +147,22 @@ class TransactionIn(Struct, forbid_unknown_fields=True):
         ]
         | None
     ) = None
-    ip: Annotated[str, Meta(description=RULES["ip"], examples=["203.0.113.7"])] | None = None
+    ip: (
+        Annotated[
+            str,
+            Meta(
+                description=RULES["ip"],
+                examples=["203.0.113.7"],
+                extra_json_schema={
+                    "anyOf": [
+                        {"type": "string", "format": "ipv4"},
+                        {"type": "string", "format": "ipv6"},
+                    ]
+                },
+            ),
+        ]
+        | None
+    ) = None
     attributes: (
         Annotated[
             dict[str, Any],

@@ -122,7 +122,10 @@ def minor_to_amount(minor: int) -> float:
 
 
 def canonical_ip(value: str) -> str:
-    """The address in its canonical text form (lists and idempotency compare that form)."""
+    """The address in its canonical text form (lists and idempotency compare that form). An
+    IPv6 scope (`fe80::1%eth0`) names an interface of the sender's host: not a payment's IP."""
+    if "%" in value:
+        raise ValueError("an IPv6 address with a scope")
     return ipaddress.ip_address(value.strip()).compressed
 
 

@@ -28,11 +28,12 @@ STATEMENTS = [
            ADD COLUMN device_id varchar(128),
            ADD COLUMN ip varchar(45),
            ADD COLUMN attributes jsonb""",
+    # no braces in these patterns: Piccolo's raw SQL is a format template ({3} would vanish)
     """ALTER TABLE transactions ADD CONSTRAINT transactions_v2_formats CHECK (
-           (currency IS NULL OR currency ~ '^[A-Z]{3}$')
-           AND (merchant_category IS NULL OR merchant_category ~ '^[0-9]{4}$')
-           AND (merchant_country IS NULL OR merchant_country ~ '^[A-Z]{2}$')
-           AND (card_country IS NULL OR card_country ~ '^[A-Z]{2}$')
+           (currency IS NULL OR currency ~ '^[A-Z][A-Z][A-Z]$')
+           AND (merchant_category IS NULL OR merchant_category ~ '^[0-9][0-9][0-9][0-9]$')
+           AND (merchant_country IS NULL OR merchant_country ~ '^[A-Z][A-Z]$')
+           AND (card_country IS NULL OR card_country ~ '^[A-Z][A-Z]$')
            AND (channel IS NULL OR channel IN
                 ('card_present', 'contactless', 'ecommerce', 'moto', 'recurring'))
            AND (attributes IS NULL OR jsonb_typeof(attributes) = 'object')

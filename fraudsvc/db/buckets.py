@@ -77,7 +77,7 @@ def _entity_rows(entities: tuple[Entity, ...], source: str, columns: str) -> str
     for e in entities:
         key = key_sql(e, "t")
         parts.append(
-            f"SELECT '{e.name}'::text COLLATE \"C\" AS entity, ({key}) COLLATE \"C\" AS key, "
+            f'SELECT \'{e.name}\'::text COLLATE "C" AS entity, ({key}) COLLATE "C" AS key, '
             f"{columns} "
             f"FROM {source} WHERE {key} IS NOT NULL"
         )

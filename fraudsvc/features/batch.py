@@ -5,7 +5,7 @@ at both ends (the others strictly inside (t - w, t)). Shifted spans use cumulati
 entity joined as of t - d and t - d - w (ts <= bound), whose difference is the span
 (t - d - w, t - d]. Sums are integer minor units; every division is written as in `online.py`.
 
-A division by a constant goes through numpy (`_divided`): polars turns `x / 100.0` into
+A division by a constant goes through `contract.divided`: polars turns `x / 100.0` into
 `x * 0.01`, which differs from the division in the last bit for about one value in seven, and
 the parity tests compare bit for bit.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from fraudsvc.contract import divided
 from fraudsvc.features.codes import category_code_expr
 from fraudsvc.features.declaration import (
     Amount,
@@ -33,14 +34,6 @@ from fraudsvc.features.spans import US_PER_SECOND
 from fraudsvc.transaction import OPTIONAL_FIELDS
 
 F64 = pl.Float64
-
-
-def _divided(expr: pl.Expr, constant: float) -> pl.Expr:
-    """expr / constant as a true IEEE division (see the module docstring); null stays null."""
-    return expr.map_batches(
-        lambda s: pl.Series(s.name, s.to_numpy() / constant, dtype=F64).fill_nan(None),
-        return_dtype=F64,
-    )
 
 
 def _span_columns(i: int) -> tuple[str, str, str, str]:
@@ -124,11 +117,11 @@ def _window_expr(w: Window, scale: int, i: int, key_present: pl.Expr) -> pl.Expr
         case "count":
             value = n.cast(F64)
         case "amount_sum":
-            value = _divided(total.cast(F64), float(scale))
+            value = divided(total.cast(F64), float(scale))
         case "amount_mean":
             value = pl.when(n > 0).then(total.cast(F64) / (n * scale).cast(F64)).otherwise(0.0)
         case "seconds_since_prev":
-            gap = _divided(
+            gap = divided(
                 (pl.col("timestamp") - latest_col).dt.total_microseconds().cast(F64),
                 float(US_PER_SECOND),
             )
@@ -145,7 +138,7 @@ def _window_expr(w: Window, scale: int, i: int, key_present: pl.Expr) -> pl.Expr
 def _row_expr(f: Amount | Hour | Weekend | Night | Category | Differs, scale: int) -> pl.Expr:
     ts = pl.col("timestamp")
     if isinstance(f, Amount):
-        value = _divided(pl.col("amount_minor").cast(F64), float(scale))
+        value = divided(pl.col("amount_minor").cast(F64), float(scale))
     elif isinstance(f, Hour):
         value = ts.dt.hour().cast(F64)
     elif isinstance(f, Weekend):

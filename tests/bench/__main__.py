@@ -3,10 +3,12 @@ write data/reports/bench.{json,md}.
 
 Sections: offline (generator, batch features in polars and pandas, training), lime (num_samples
 against stability), http (fraudsvc web under wrk), mlflow-serve (the same model behind
-`mlflow models serve`, side by side), explain (the worker's throughput and latency), memory
-(peak resident memory). The services they need (a PostgreSQL database with 1M transactions of
-history, Redis, a model in a temporary MLflow store) are set up on the machine's PostgreSQL and
-Redis (FRAUDSVC_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432, and
+`mlflow models serve`, side by side), volume (a terminal with a million transactions in its
+window against a quiet one, and one hot merchant at 300 requests/s), explain (the worker's
+throughput and latency), memory (peak resident memory), storage (bytes per row).
+The services they need (a PostgreSQL database with 1M transactions of history, Redis, a model
+in a temporary MLflow store) are set up on the machine's PostgreSQL and Redis
+(FRAUDSVC_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432, and
 FRAUDSVC_BENCH_REDIS, default redis://127.0.0.1:6379/0), and removed at the end, even on
 failure. The HTTP sections need wrk (Debian: apt-get install wrk).
 """
@@ -25,7 +27,15 @@ from types import FrameType
 
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.logs import setup_logging
-from tests.bench import comparison, explanations, lime_samples, memory, offline, storage
+from tests.bench import (
+    comparison,
+    explanations,
+    lime_samples,
+    memory,
+    offline,
+    storage,
+    volume,
+)
 from tests.bench.environment import Bench
 from tests.bench.plan import SECTIONS, STACK_SECTIONS, make_plan
 from tests.bench.report import ERRORS, Report
@@ -91,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
                     "http / mlflow-serve",
                     "wrk against the servers",
                     lambda: comparison.run(bench, report, with_http, with_mlflow),
+                )
+            )
+        if "volume" in chosen:
+            steps.append(
+                (
+                    "volume",
+                    "a terminal with a million transactions, one hot merchant",
+                    lambda: volume.run(bench, report),
                 )
             )
         if "explain" in chosen:

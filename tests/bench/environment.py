@@ -36,7 +36,7 @@ from loguru import logger
 
 from fraudsvc import processes
 from fraudsvc.contract import load_contract_file
-from fraudsvc.features import FEATURE_SPEC
+from fraudsvc.features import DECLARATION
 from fraudsvc.model import registry
 from fraudsvc.settings import Settings
 from tests.bench.offline import data_file
@@ -357,7 +357,7 @@ class Bench:
         await engine.start_pool(database)
         try:
             started = time.perf_counter()
-            result = await backfill(self.frame, None, FEATURE_SPEC.label_delay)
+            result = await backfill(self.frame, None, timedelta(seconds=DECLARATION.label_delay))
             backfill_seconds = time.perf_counter() - started
         finally:
             await engine.close_pool()
@@ -417,21 +417,20 @@ class Bench:
 async def history_latencies(
     connection: asyncpg.Connection, probes: pl.DataFrame, after: datetime, tag: str
 ) -> dict[str, float]:
-    """The scoring path's history statement, direct on one connection: median and p99 (ms)."""
-    from fraudsvc.db.queries import HISTORY_SQL
+    """The scoring path's window statement, direct on one connection: median and p99 (ms)."""
+    from fraudsvc.db.queries import window_read
+    from fraudsvc.transaction import Transaction
 
-    statement = await connection.prepare(HISTORY_SQL)
+    read = window_read(DECLARATION)
+    statement = await connection.prepare(read.sql)
     latencies: list[float] = []
     for i, (customer, terminal) in enumerate(
         probes.select("customer_id", "terminal_id").iter_rows()
     ):
         t = after + timedelta(seconds=1 + i)
-        end, terminal_bounds = FEATURE_SPEC.terminal_bounds(t)
+        args, _ = read.params(Transaction(f"probe-{tag}-{i}", t, customer, terminal, 1000))
         started = time.perf_counter()
-        await statement.fetchrow(
-            f"probe-{tag}-{i}", customer, terminal, t, end, *FEATURE_SPEC.customer_bounds(t),
-            *terminal_bounds,
-        )  # fmt: skip
+        await statement.fetch(*args)
         latencies.append((time.perf_counter() - started) * 1000)
     latencies.sort()
     return {

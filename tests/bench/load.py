@@ -24,7 +24,7 @@ from pathlib import Path
 
 import asyncpg
 
-from fraudsvc.features import FEATURE_SPEC, batch_features
+from fraudsvc.features import DECLARATION, batch_features
 from tests.bench import procstat, wrk
 from tests.bench.environment import Bench
 
@@ -144,13 +144,11 @@ class Pools:
     @property
     def invocation_pool(self) -> Path:
         if self._invocation_pool is None:
-            featured = batch_features(self.bench.frame).select(
-                "transaction_id", *FEATURE_SPEC.names
-            )
+            featured = batch_features(self.bench.frame).select("transaction_id", *DECLARATION.names)
             rows = self.sample.head(max(200, self.bench.plan.pool_rows // 10)).join(
                 featured, on="transaction_id", how="left"
             )
-            columns = list(FEATURE_SPEC.names)
+            columns = list(DECLARATION.names)
             bodies = [
                 json.dumps({"dataframe_split": {"columns": columns, "data": [list(values)]}})
                 for values in rows.select(columns).iter_rows()

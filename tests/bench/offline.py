@@ -13,7 +13,8 @@ from loguru import logger
 
 from fraudsvc.contract import load_contract_file
 from fraudsvc.datagen import generate
-from fraudsvc.features import FEATURE_SPEC, batch_features, feature_matrix
+from fraudsvc.features import batch_features, feature_matrix
+from fraudsvc.features.default import BASELINE
 from fraudsvc.settings import Settings
 from fraudsvc.training.pipeline import TrainOptions, train
 from tests.bench.pandas_features import pandas_features, to_pandas
@@ -43,14 +44,14 @@ def compare_features(frame: pl.DataFrame, report: Report, section: str, repeat: 
     polars_out = pandas_out = None
     for _ in range(repeat):
         started = time.perf_counter()
-        polars_out = batch_features(frame)
+        polars_out = batch_features(frame, BASELINE)
         polars_runs.append(time.perf_counter() - started)
         started = time.perf_counter()
         pandas_out = pandas_features(frame_pd)
         pandas_runs.append(time.perf_counter() - started)
     assert polars_out is not None
     assert pandas_out is not None
-    rows = f"{frame.height:,} rows, {len(FEATURE_SPEC.names)} features"
+    rows = f"{frame.height:,} rows, {len(BASELINE.names)} features"
     polars_fig = report.add(section, Figure("batch features (polars)", "s", polars_runs, rows))
     pandas_fig = report.add(
         section,
@@ -70,24 +71,24 @@ def compare_features(frame: pl.DataFrame, report: Report, section: str, repeat: 
             "per run, same process, same rows",
         ),
     )
-    ours = feature_matrix(polars_out)
+    ours = feature_matrix(polars_out, BASELINE)
     theirs = pandas_out.to_numpy(dtype=np.float64)
     worst = np.nanmax(np.abs(ours - theirs), axis=0)
     mismatched_nan = int((np.isnan(ours) != np.isnan(theirs)).sum())
-    offenders = {n: float(w) for n, w in zip(FEATURE_SPEC.names, worst, strict=True) if w > 0}
+    offenders = {n: float(w) for n, w in zip(BASELINE.names, worst, strict=True) if w > 0}
     equal = mismatched_nan == 0 and all(w <= TOLERANCE for w in worst)
     report.data["feature_equality"] = {
         "rows": frame.height,
         "tolerance": TOLERANCE,
         "equal": equal,
-        "max_abs_difference": dict(zip(FEATURE_SPEC.names, map(float, worst), strict=True)),
+        "max_abs_difference": dict(zip(BASELINE.names, map(float, worst), strict=True)),
         "nan_mismatches": mismatched_nan,
     }
     worst_name = max(offenders, key=lambda n: offenders[n]) if offenders else None
     if equal:
         detail = (
             f"pandas equals polars within {TOLERANCE:g} on every one of {frame.height:,} rows "
-            f"and {len(FEATURE_SPEC.names)} features"
+            f"and {len(BASELINE.names)} features"
             + (
                 f" (largest difference {offenders[worst_name]:.1e} in {worst_name}: "
                 "floating-point summation order of the rolling sums)"

@@ -1,5 +1,7 @@
-"""The batch features written the way pandas code usually writes them: the reference the
-benchmark compares the polars path (`fraudsvc.features.batch_features`) with.
+"""The Handbook's baseline features written the way pandas code usually writes them: the
+reference the benchmark compares the polars path (`fraudsvc.features.batch_features` over the
+baseline declaration) with. Amounts are summed as floats here, as pandas code would; the polars
+path sums integer minor units, so means may differ in the last bits.
 
 Same definitions as `fraudsvc.features` (t the transaction time, D the label delay):
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fraudsvc.features import FEATURE_SPEC, FeatureSpec
+from fraudsvc.features.default import BASELINE, CUSTOMER_WINDOWS, LABEL_DELAY, TERMINAL_WINDOWS
 
 MICROS = 1_000_000.0
 
@@ -33,21 +35,25 @@ def to_pandas(frame: object) -> pd.DataFrame:
     return frame.select(columns).to_pandas()
 
 
-def _customer_features(df: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+NIGHT_END_HOUR = 6
+LONGEST = max(seconds for _, seconds in CUSTOMER_WINDOWS)
+
+
+def _customer_features(df: pd.DataFrame) -> pd.DataFrame:
     ordered = df[["customer_id", "timestamp", "amount"]].sort_values(
         ["customer_id", "timestamp"], kind="stable"
     )
     ordered["ts_us"] = ordered["timestamp"].dt.as_unit("us").astype("int64").astype("float64")
     grouped = ordered.groupby("customer_id", sort=False)
     out = pd.DataFrame(index=ordered.index)
-    for label, seconds in spec.customer_windows:
+    for label, seconds in CUSTOMER_WINDOWS:
         rolling = grouped.rolling(f"{seconds}s", on="timestamp", closed="neither")["amount"]
         others_n = rolling.count().fillna(0.0).to_numpy()
         others_sum = rolling.sum().fillna(0.0).to_numpy()
         n = others_n + 1.0
         out[f"customer_nb_tx_{label}"] = n
         out[f"customer_mean_amount_{label}"] = (others_sum + ordered["amount"].to_numpy()) / n
-    longest = spec.longest_customer_window
+    longest = LONGEST
     previous = (
         grouped.rolling(f"{longest}s", on="timestamp", closed="neither")["ts_us"].max().to_numpy()
     )
@@ -56,7 +62,7 @@ def _customer_features(df: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return out
 
 
-def _terminal_features(df: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+def _terminal_features(df: pd.DataFrame) -> pd.DataFrame:
     history = df[["terminal_id", "timestamp", "is_fraud"]].sort_values(
         ["terminal_id", "timestamp"], kind="stable"
     )
@@ -71,7 +77,7 @@ def _terminal_features(df: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
         .sort_values("at", kind="stable")
     )
     unit = cumulative["at"].dt.unit  # merge_asof needs both keys in one resolution
-    delay = pd.Timedelta(seconds=spec.label_delay_seconds)
+    delay = pd.Timedelta(seconds=LABEL_DELAY)
     probe = pd.DataFrame({"terminal_id": df["terminal_id"], "end": df["timestamp"] - delay})
 
     def counts_at(shift: pd.Timedelta) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +99,7 @@ def _terminal_features(df: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 
     n_end, f_end = counts_at(pd.Timedelta(0))
     out = pd.DataFrame(index=df.index)
-    for label, seconds in spec.terminal_windows:
+    for label, seconds in TERMINAL_WINDOWS:
         n_start, f_start = counts_at(pd.Timedelta(seconds=seconds))
         n = n_end - n_start
         f = f_end - f_start
@@ -103,25 +109,24 @@ def _terminal_features(df: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     return out
 
 
-def pandas_features(df: pd.DataFrame, spec: FeatureSpec = FEATURE_SPEC) -> pd.DataFrame:
-    """The feature columns (in `spec.names` order) for every row of `df`, in `df`'s order."""
+def pandas_features(df: pd.DataFrame) -> pd.DataFrame:
+    """The baseline feature columns (in `BASELINE.names` order) for every row of `df`, in
+    `df`'s order."""
     df = df.reset_index(drop=True)
     ts = df["timestamp"]
     out = pd.DataFrame(
         {
             "amount": df["amount"].astype("float64"),
             "is_weekend": (ts.dt.day_of_week >= 5).astype("float64"),
-            "is_night": (ts.dt.hour < spec.night_end_hour).astype("float64"),
+            "is_night": (ts.dt.hour < NIGHT_END_HOUR).astype("float64"),
         }
     )
-    customer = _customer_features(df, spec).reindex(df.index)
-    terminal = _terminal_features(df, spec)
+    customer = _customer_features(df).reindex(df.index)
+    terminal = _terminal_features(df)
     out = pd.concat([out, customer, terminal], axis=1)
-    longest_label = next(
-        label for label, seconds in spec.customer_windows if seconds == spec.longest_customer_window
-    )
+    longest_label = next(label for label, seconds in CUSTOMER_WINDOWS if seconds == LONGEST)
     mean_longest = out[f"customer_mean_amount_{longest_label}"]
     out["amount_over_customer_mean_30d"] = np.where(
         mean_longest == 0.0, 1.0, out["amount"] / mean_longest.where(mean_longest != 0.0, 1.0)
     )
-    return out[list(spec.names)]
+    return out[list(BASELINE.names)]

@@ -11,8 +11,17 @@ MILLION = GeneratorConfig(customers=4_000, terminals=8_000, days=120, seed=5)
 # about 214k rows over 100 days: every training period still holds frauds
 SMALL = GeneratorConfig(customers=1_000, terminals=2_000, days=100, seed=5)
 
-SECTIONS = ("offline", "lime", "http", "mlflow-serve", "explain", "memory", "storage")
-STACK_SECTIONS = frozenset({"http", "mlflow-serve", "explain", "memory", "storage"})
+SECTIONS = (
+    "offline",
+    "lime",
+    "http",
+    "mlflow-serve",
+    "volume",
+    "explain",
+    "memory",
+    "storage",
+)
+STACK_SECTIONS = frozenset({"http", "mlflow-serve", "volume", "explain", "memory", "storage"})
 
 
 @dataclass(frozen=True)

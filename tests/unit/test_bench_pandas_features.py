@@ -10,13 +10,14 @@ import pytest
 
 from fraudsvc.contract import load_contract_file
 from fraudsvc.datagen import GeneratorConfig, generate
-from fraudsvc.features import FEATURE_SPEC, batch_features, feature_matrix
+from fraudsvc.features import batch_features, feature_matrix
+from fraudsvc.features.default import BASELINE
 from tests.bench.pandas_features import pandas_features, to_pandas
 from tests.timeline import at, frame
 
 
 def assert_same(df: pl.DataFrame) -> None:
-    ours = feature_matrix(batch_features(df))
+    ours = feature_matrix(batch_features(df, BASELINE), BASELINE)
     theirs = pandas_features(to_pandas(df)).to_numpy(dtype=np.float64)
     assert theirs.shape == ours.shape
     np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-9)
@@ -25,8 +26,8 @@ def assert_same(df: pl.DataFrame) -> None:
 def test_pandas_features_have_the_spec_columns_in_order() -> None:
     df = frame([("a", at(0), "C1", "T1", 10.0, 0)])
     out = pandas_features(to_pandas(df))
-    assert list(out.columns) == list(FEATURE_SPEC.names)
-    assert out.shape == (1, len(FEATURE_SPEC.names))
+    assert list(out.columns) == list(BASELINE.names)
+    assert out.shape == (1, len(BASELINE.names))
 
 
 def test_pandas_equals_polars_at_window_edges_and_ties() -> None:

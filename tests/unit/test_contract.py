@@ -122,3 +122,71 @@ def test_unknown_file_type_and_missing_file(tmp_path: Path) -> None:
     odd.write_text("x")
     with pytest.raises(ValueError, match="unsupported file type"):
         load_contract_file(odd, require_labels=True)
+
+
+def test_amounts_are_exact_minor_units_and_their_exact_decimal(tmp_path: Path) -> None:
+    """164 minor units are 1.64 exactly as Python divides, not 1.6400000000000001."""
+    rows = [f"t{i},2026-01-01T10:00:00,C1,T1,{i / 100:.2f},0" for i in range(0, 5000, 7)]
+    df = load_contract_file(write(tmp_path, rows), require_labels=True).frame
+    for minor, amount in df.select("amount_minor", "amount").iter_rows():
+        assert amount == minor / 100
+        assert repr(amount) == repr(float(f"{minor / 100:.2f}"))
+
+
+def test_an_amount_with_more_than_two_decimals_is_refused(tmp_path: Path) -> None:
+    err = refused(tmp_path, ["t9,2026-01-01T10:00:00,C1,T1,10.005,0"])
+    assert err.column == "amount"
+    assert "at most 2 decimals" in str(err)
+
+
+V2_HEADER = (
+    "transaction_id,timestamp,customer_id,terminal_id,amount,currency,merchant_category,"
+    "merchant_country,card_country,channel,device_id,ip,attributes,is_fraud\n"
+)
+V2_GOOD = (
+    "t1,2026-01-01T10:00:00,C1,T1,10.5,EUR,0742,FR,DE,ecommerce,dev-1,2001:DB8::1,"
+    '"{""wallet"": ""apple_pay"", ""three_ds"": true}",0'
+)
+
+
+def test_a_v2_file_is_checked_and_canonical(tmp_path: Path) -> None:
+    rows = [V2_GOOD, "t2,2026-01-01T11:00:00,C2,T2,3,,,,,,,,,0"]
+    df = load_contract_file(write(tmp_path, rows, V2_HEADER), require_labels=True).frame
+    first, second = df.row(0, named=True), df.row(1, named=True)
+    assert first["merchant_category"] == "0742"
+    assert first["ip"] == "2001:db8::1"
+    assert first["attributes"] == '{"three_ds":true,"wallet":"apple_pay"}'
+    assert all(second[c] is None for c in ("currency", "channel", "device_id", "attributes"))
+
+
+def test_a_five_field_file_gets_every_optional_column_as_missing(tmp_path: Path) -> None:
+    df = load_contract_file(write(tmp_path, GOOD), require_labels=True).frame
+    assert df["channel"].null_count() == df.height
+    assert df["amount_minor"].to_list() == [1050, 99999999, 0]
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("currency", "eur"),
+        ("merchant_category", "742"),
+        ("merchant_country", "XX"),
+        ("card_country", "France"),
+        ("channel", "atm"),
+        ("device_id", "dev 1"),
+        ("ip", "300.1.1.1"),
+        ("attributes", '"{""Bad"": 1}"'),
+        ("attributes", '"[1, 2]"'),
+        ("attributes", '"{""a"": [1]}"'),
+    ],
+)
+def test_each_v2_column_is_refused_with_its_rule(tmp_path: Path, column: str, value: str) -> None:
+    good = dict(zip(V2_HEADER.strip().split(","), V2_GOOD.split(",", 12)[:12], strict=False))
+    good[column] = value
+    header = V2_HEADER.strip().split(",")
+    row = ",".join(
+        good.get(c, '"{}"' if c == "attributes" else "0") if c != column else value for c in header
+    )
+    err = refused(tmp_path, [row.replace("t1,", "t9,", 1)], V2_HEADER)
+    assert err.column == column
+    assert "t9" in str(err)

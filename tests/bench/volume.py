@@ -1,0 +1,226 @@
+"""Section `volume`: what an entity's volume costs a scoring request, and one hot merchant.
+
+1. Heavy tail. A terminal whose 30-day window (the one ending a label delay back) holds 1,000,000
+   transactions, against a quiet terminal holding about 40, both scored through the HTTP API in
+   the same run, interleaved, at the same steady rate: p50 and p99 of each and their ratio.
+   Targets: the busy terminal's p50 within 1.5x the quiet one's, its p99 within 2x.
+2. One hot merchant. Every request of a 300 requests/s load pays at one terminal, so every write
+   updates the same bucket rows: p50, p99 (target under 20 ms), errors (a deadlock would show as
+   a 5xx), and afterwards the terminal's buckets equal buckets rebuilt from its stored rows (no
+   lost update).
+
+The busy terminal's history is imported with `fraudsvc backfill`'s code path (COPY, triggers);
+its customers are 50,000 synthetic cards, 0.5 % of its payments labelled fraud.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import numpy as np
+import polars as pl
+
+from fraudsvc.contract import check_frame
+from fraudsvc.db import buckets
+from fraudsvc.db.backfill import backfill
+from fraudsvc.features import DECLARATION
+from fraudsvc.resources import open_database
+from tests.bench import wrk
+from tests.bench.environment import Bench
+from tests.bench.load import LoadRun, Target, describe, median_of, pools_for, run_level
+from tests.bench.report import Figure, Report
+
+SECTION = "volume: an entity's volume and one hot merchant"
+BUSY, QUIET, HOT = "T-VOLUME-BUSY", "T-VOLUME-QUIET", "T-VOLUME-HOT"
+BUSY_ROWS = 1_000_000
+QUIET_ROWS = 40
+STEADY_RATE = 100.0
+HOT_RATE = 300.0
+TARGET_P50_RATIO = 1.5
+TARGET_P99_RATIO = 2.0
+TARGET_HOT_P99_MS = 20.0
+
+
+def history(bench: Bench, rows: int) -> pl.DataFrame:
+    """The busy and the quiet terminal's transactions, inside their delayed 30-day window."""
+    rng = np.random.default_rng(17)
+    end = bench.history_end - timedelta(seconds=DECLARATION.label_delay)
+    span_us = 29 * 86_400 * 1_000_000  # a day of margin: the load's clock moves on
+    start = end - timedelta(microseconds=span_us)
+
+    def terminal(name: str, n: int, tag: str) -> pl.DataFrame:
+        offsets = np.sort(rng.integers(0, span_us, size=n))
+        return pl.DataFrame(
+            {
+                "transaction_id": [f"{bench.id_prefix}-{tag}-{i}" for i in range(n)],
+                "timestamp": pl.Series(offsets).cast(pl.Duration("us")) + start,
+                "customer_id": [f"VC{c:06d}" for c in rng.integers(0, 50_000, size=n)],
+                "terminal_id": name,
+                "amount": np.round(rng.lognormal(3.5, 1.0, size=n), 2),
+                "is_fraud": (rng.random(n) < 0.005).astype(np.int8),
+            }
+        )
+
+    frame = pl.concat([terminal(BUSY, rows, "busy"), terminal(QUIET, QUIET_ROWS, "quiet")])
+    return check_frame(frame, "volume", require_labels=True).frame
+
+
+def fixed_terminal_target(bench: Bench, terminal: str) -> Target:
+    """The scoring load of the other sections, every request paying at `terminal`."""
+    pools = pools_for(bench)
+    directory = pools.directory
+    pool = directory / f"pool-{terminal}.lua"
+    rows = pools.sample.select("customer_id", "amount").rows()
+    pool.write_text(wrk.score_pool([(c, terminal, a) for c, a in rows]))
+    web = bench.web()
+
+    def script(pacing: wrk.Pacing) -> Path:
+        path = pools.score_script(pacing)
+        path.write_text(path.read_text().replace(str(pools.score_pool), str(pool)))
+        return path
+
+    return Target(
+        name=terminal,
+        url=web.web_url,
+        script=script,
+        finished=pools.score_finished,
+        server_pids=lambda: [web.web.pid],
+        metrics_url=f"{web.web_url}/metrics",
+        database_url=web.database_url,
+    )
+
+
+async def import_history(bench: Bench, frame: pl.DataFrame) -> float:
+    started = time.perf_counter()
+    async with open_database(bench.settings):
+        await backfill(frame, None, timedelta(seconds=DECLARATION.label_delay))
+    return time.perf_counter() - started
+
+
+async def lost_updates(database_url: str, terminal: str) -> dict[str, int]:
+    """The terminal's buckets as maintained under load against a rebuild from its rows."""
+    entity = DECLARATION.entity["terminal"]
+    rebuild = buckets.rebuild_sql(entity, DECLARATION.levels).replace(
+        "FROM transactions AS t", "FROM (SELECT * FROM transactions WHERE terminal_id = $1) AS t"
+    )
+    connection = await asyncpg.connect(database_url)
+    try:
+        live = await connection.fetch(
+            "SELECT width, start, n, amount, frauds, latest FROM feature_buckets "
+            "WHERE entity = 'terminal' AND key = $1 ORDER BY 1, 2",
+            terminal,
+        )
+        async with connection.transaction():
+            await connection.execute(
+                "CREATE TEMP TABLE fresh (LIKE feature_buckets) ON COMMIT DROP"
+            )
+            await connection.execute(
+                rebuild.replace("INSERT INTO feature_buckets", "INSERT INTO fresh"), terminal
+            )
+            fresh = await connection.fetch(
+                "SELECT width, start, n, amount, frauds, latest FROM fresh ORDER BY 1, 2"
+            )
+        stored = await connection.fetchval(
+            "SELECT count(*) FROM transactions WHERE terminal_id = $1", terminal
+        )
+    finally:
+        await connection.close()
+    differing = len({tuple(r) for r in live} ^ {tuple(r) for r in fresh})
+    return {"stored": int(stored), "buckets": len(live), "differing_buckets": differing}
+
+
+def run(bench: Bench, report: Report) -> None:
+    plan = bench.plan
+    bench.web()  # the database with the run's history, and the service
+    rows = BUSY_ROWS if not plan.quick else 100_000
+    frame = history(bench, rows)
+    print(f"  importing {frame.height:,} transactions of {BUSY} and {QUIET}", flush=True)
+    seconds = asyncio.run(import_history(bench, frame))
+    report.add(
+        SECTION,
+        Figure(
+            "import of the busy terminal's history",
+            "s",
+            [seconds],
+            f"{frame.height:,} rows through `fraudsvc backfill` (COPY; triggers build buckets)",
+        ),
+    )
+    busy, quiet = fixed_terminal_target(bench, BUSY), fixed_terminal_target(bench, QUIET)
+    runs: list[LoadRun] = []
+    for r in range(plan.repeat):
+        for target in (busy, quiet):
+            result = run_level(target, STEADY_RATE, plan.load_seconds, r)
+            print(describe(result), flush=True)
+            runs.append(result)
+    report.data["volume_runs"] = [r.as_json() for r in runs]
+    _ratio_figures(report, runs, rows)
+
+    hot = fixed_terminal_target(bench, HOT)
+    hot_runs = []
+    for r in range(plan.repeat):
+        result = run_level(hot, HOT_RATE, plan.load_seconds, r)
+        print(describe(result), flush=True)
+        hot_runs.append(result)
+    report.data["hot_merchant_runs"] = [r.as_json() for r in hot_runs]
+    check = asyncio.run(lost_updates(bench.web().database_url, HOT))
+    report.data["hot_merchant_buckets"] = check
+    _hot_figures(report, hot_runs, check)
+
+
+def _ratio_figures(report: Report, runs: list[LoadRun], rows: int) -> None:
+    def of(name: str) -> list[LoadRun]:
+        return [r for r in runs if r.target == name]
+
+    for name, label in ((BUSY, f"{rows:,} transactions"), (QUIET, f"{QUIET_ROWS} transactions")):
+        for pct in ("p50", "p99"):
+            report.add(
+                SECTION,
+                Figure(
+                    f"terminal with {label} in its window: {pct}",
+                    "ms",
+                    [getattr(r.result, f"{pct}_ms") for r in of(name)],
+                    f"{STEADY_RATE:g} requests/s through POST /v1/transactions",
+                ),
+            )
+    p50 = median_of(of(BUSY), lambda r: r.result.p50_ms) / median_of(
+        of(QUIET), lambda r: r.result.p50_ms
+    )
+    p99 = median_of(of(BUSY), lambda r: r.result.p99_ms) / median_of(
+        of(QUIET), lambda r: r.result.p99_ms
+    )
+    report.add(SECTION, Figure("busy / quiet p50", "x", [p50], f"target <= {TARGET_P50_RATIO}"))
+    report.add(SECTION, Figure("busy / quiet p99", "x", [p99], f"target <= {TARGET_P99_RATIO}"))
+    report.verdict(
+        f"a terminal with {rows:,} transactions in its window: p50 within "
+        f"{TARGET_P50_RATIO}x and p99 within {TARGET_P99_RATIO}x of a quiet terminal's",
+        f"p50 {p50:.2f}x, p99 {p99:.2f}x",
+        p50 <= TARGET_P50_RATIO and p99 <= TARGET_P99_RATIO,
+    )
+
+
+def _hot_figures(report: Report, runs: list[LoadRun], check: dict[str, int]) -> None:
+    p99s = [r.result.p99_ms for r in runs]
+    errors = sum(r.result.errors for r in runs)
+    report.add(SECTION, Figure("one hot merchant: p50", "ms", [r.result.p50_ms for r in runs], ""))
+    report.add(
+        SECTION,
+        Figure(
+            "one hot merchant: p99",
+            "ms",
+            p99s,
+            f"{HOT_RATE:g} requests/s, every one at the same terminal; errors: {errors}; "
+            f"{check['stored']:,} stored, {check['differing_buckets']} buckets differing from "
+            "a rebuild",
+        ),
+    )
+    report.verdict(
+        f"one hot merchant at {HOT_RATE:g}/s: p99 under {TARGET_HOT_P99_MS:g} ms, no error, "
+        "no lost update",
+        f"worst p99 {max(p99s):.1f} ms, {errors} errors, "
+        f"{check['differing_buckets']} buckets differ from a rebuild",
+        max(p99s) < TARGET_HOT_P99_MS and errors == 0 and check["differing_buckets"] == 0,
+    )
