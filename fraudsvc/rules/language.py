@@ -98,8 +98,12 @@ values of every name and attribute the rule mentions and each list look-up it ma
 answer. The context must follow the schema: values are not type-checked one by one (that would
 cost more than the rule), and one of another type gives an error outcome only where Python's
 operators refuse it. The compiled form is a tree of
-closures built from the checked syntax tree: no eval, exec or compile of rule text. About 1 µs
-per rule on this project's 2-core machine (`python -m tests.rules_bench`).
+closures built from the checked syntax tree: no eval, exec or compile of rule text.
+
+Cost (`python -m tests.rules_bench`: 100 rules of 25 shapes, 5,000 varied transactions, 4.5 %
+hits): 0.75 µs of CPU per rule on average, 75 µs per transaction for all 100 (2.5 % of a 3 ms
+request), on this project's shared 2-core machine; a miss of a simple rule costs about 0.3 µs,
+a hit about 5 µs, since it records the values and look-ups behind it.
 """
 
 from __future__ import annotations
@@ -177,7 +181,7 @@ class _Recorder:
 class CompiledRule:
     """A checked rule, compiled once into closures; `evaluate` never raises."""
 
-    __slots__ = ("_fn", "attributes", "lists", "names", "text")
+    __slots__ = ("_fn", "_read_keys", "_read_names", "attributes", "lists", "names", "text")
 
     def __init__(
         self,
@@ -192,6 +196,9 @@ class CompiledRule:
         self.names = names
         self.attributes = attributes
         self.lists = lists
+        # what a hit reports, in a stable order
+        self._read_names = tuple(sorted(names))
+        self._read_keys = tuple((f"{ATTRIBUTES}.{key}", key) for key in sorted(attributes))
 
     def __repr__(self) -> str:
         return f"CompiledRule({self.text!r})"
@@ -224,7 +231,7 @@ class CompiledRule:
         memberships: tuple[Membership, ...] = ()
         if self.lists:
             recorder = _Recorder(lists)
-            # on a failure it fails again: the look-ups made before it are kept
+            # a failure happens again: the look-ups made before it are kept
             with contextlib.suppress(Exception):
                 self._fn(context, recorder)
             memberships = tuple(recorder.asked)
@@ -232,11 +239,11 @@ class CompiledRule:
 
     def read_values(self, context: Context) -> dict[str, object]:
         """Every name and attribute the rule mentions, as the context has them (None: missing)."""
-        values: dict[str, object] = {name: _shown(context.get(name)) for name in sorted(self.names)}
         attributes = context.get(ATTRIBUTES)
-        for key in sorted(self.attributes):
-            got = attributes.get(key) if isinstance(attributes, Mapping) else None
-            values[f"{ATTRIBUTES}.{key}"] = _shown(got)
+        if not isinstance(attributes, Mapping):
+            attributes = {}
+        values = {name: _shown(context.get(name)) for name in self._read_names}
+        values.update((label, _shown(attributes.get(key))) for label, key in self._read_keys)
         return values
 
 
