@@ -3,9 +3,12 @@ IPv4 and IPv6 addresses and CIDR networks; expiry; immutable snapshots swapped a
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudsvc.rules.lists import (
     ListEntry,
@@ -241,3 +244,54 @@ def test_membership_costs_the_same_whatever_the_list_size() -> None:
     assert big.find("10.0.19.135", NOW) is not None
     assert big.find("10.0.19.136", NOW) is None
     assert big.find("172.31.255.255", NOW) is not None
+
+
+def _address(version: int, number: int) -> str:
+    return str(ipaddress.IPv4Address(number) if version == 4 else ipaddress.IPv6Address(number))
+
+
+networks_and_probes = st.sampled_from([4, 6]).flatmap(
+    lambda version: st.tuples(
+        st.just(version),
+        st.lists(
+            st.tuples(
+                st.integers(0, 2 ** (32 if version == 4 else 128) - 1),
+                st.integers(0, 32 if version == 4 else 128),
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+        st.lists(st.integers(0, 2 ** (32 if version == 4 else 128) - 1), min_size=1, max_size=12),
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(networks_and_probes)
+def test_ip_membership_equals_a_scan_of_every_network(
+    drawn: tuple[int, list[tuple[int, int]], list[int]],
+) -> None:
+    """The prefix-length tables answer exactly what checking the address against each network
+    with the standard library would (the slow, obvious oracle)."""
+    version, raw_networks, raw_probes = drawn
+    bits = 32 if version == 4 else 128
+    networks = [
+        ipaddress.ip_network(
+            (_address(version, number >> (bits - length) << (bits - length)), length)
+        )
+        for number, length in raw_networks
+    ]
+    lst = NamedList("nets", "ip", [ListEntry(str(n)) for n in networks])
+    # probes inside the networks (their first and last addresses) and anywhere
+    probes = [int(n.network_address) for n in networks] + [
+        int(n.broadcast_address) for n in networks
+    ]
+    for number in [*probes, *raw_probes]:
+        address = ipaddress.ip_address(_address(version, number))
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            continue  # a mapped probe is an IPv4 address: the scan below would not know that
+        expected = any(address in n for n in networks)
+        assert (lst.find(_address(version, number), NOW) is not None) is expected, (
+            address,
+            networks,
+        )
