@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fraudsvc.features import FEATURE_SPEC
+from fraudsvc.features import DECLARATION
 from fraudsvc.rules.language import CompiledRule, compile_rule
 from fraudsvc.rules.lists import ListEntry, ListSnapshot, ListView, build_lists
 from fraudsvc.rules.schema import transaction_schema
@@ -112,7 +112,7 @@ def lists(rng: random.Random) -> ListSnapshot:
 def features(rng: random.Random, amount: float) -> dict[str, float]:
     """Values in the ranges the real features take (counts, means, mostly-zero risks)."""
     values: dict[str, float] = {}
-    for name in FEATURE_SPEC.names:
+    for name in DECLARATION.names:
         if "nb_tx" in name:
             values[name] = float(
                 rng.randint(1, 20) if name.startswith("customer") else rng.randint(0, 300)
@@ -190,7 +190,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     rng = random.Random(7)
-    schema = transaction_schema([*FEATURE_SPEC.names, *EXTRA_FEATURES])
+    schema = transaction_schema([*DECLARATION.names, *EXTRA_FEATURES])
     snapshot = lists(rng)
     texts = rules(rng)
     started = time.perf_counter()
