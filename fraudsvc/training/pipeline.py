@@ -32,6 +32,7 @@ from fraudsvc.progress import Stages
 from fraudsvc.settings import Settings
 from fraudsvc.training import plots
 from fraudsvc.training.fit import lightgbm_params, predict, train_baseline, train_lightgbm
+from fraudsvc.training.lift import Lift, baseline_lift
 from fraudsvc.training.metrics import Quality, quality
 from fraudsvc.training.resample import SMOTE_RATIO, Resampling, resample
 from fraudsvc.training.split import SplitOptions, SplitPlan, plan_split
@@ -100,6 +101,8 @@ class TrainResult:
     valid_ap: dict[str, float]
     model: Quality
     baseline: Quality
+    lift: Lift | None
+    """The same LightGBM on the baseline features alone (None when training on them)."""
     thresholds: Thresholds
     test_decisions: dict[str, int]
     test_scores: np.ndarray
@@ -130,7 +133,7 @@ def _require_both_classes(name: str, y: np.ndarray) -> None:
 
 
 def train(settings: Settings, opt: TrainOptions) -> TrainResult:
-    stages = Stages(total=8)
+    stages = Stages(total=9)
     decl = opt.declaration
     names = list(decl.names)
     categorical = [names.index(n) for n in decl.categorical]
@@ -211,6 +214,9 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
     with stages.stage("train the logistic-regression baseline"):
         baseline = train_baseline(x_fit, y_fit)
 
+    with stages.stage("train on the baseline features alone (the lift of the others)"):
+        lift = baseline_lift(decl, frame, featured, plan, chosen, opt.seed, opt.max_rounds)
+
     with stages.stage("choose thresholds and evaluate on the test period"):
         valid_scores = predict(booster, x_valid)
         threshold_meta, threshold_report = choose_thresholds(
@@ -229,7 +235,13 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
         reports.mkdir(parents=True, exist_ok=True)
         plot_paths = [
             *plots.curves(
-                y_test, {"LightGBM": test_scores, "logistic regression": baseline_scores}, reports
+                y_test,
+                {
+                    "LightGBM": test_scores,
+                    **({} if lift is None else {"LightGBM, baseline features": lift.scores}),
+                    "logistic regression": baseline_scores,
+                },
+                reports,
             ),
             plots.importance(booster, reports),
             plots.score_distribution(y_test, test_scores, thresholds, reports),
@@ -285,6 +297,18 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
             metrics={
                 **_prefixed("test_", model_quality),
                 **_prefixed("baseline_test_", baseline_quality),
+                **(
+                    {}
+                    if lift is None
+                    else {
+                        **_prefixed("baseline_features_test_", lift.baseline_features),
+                        **{
+                            f"lift_test_{k}": v
+                            for k, v in lift.of(model_quality).items()
+                            if not math.isnan(v)
+                        },
+                    }
+                ),
                 **{f"valid_ap_{m}": ap for m, ap in valid_ap.items()},
                 **threshold_report,
                 "threshold_review": thresholds.review,
@@ -306,6 +330,7 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
         valid_ap=valid_ap,
         model=model_quality,
         baseline=baseline_quality,
+        lift=lift,
         thresholds=thresholds,
         test_decisions=test_decisions,
         test_scores=test_scores,

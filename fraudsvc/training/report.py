@@ -32,6 +32,35 @@ def quality_rows(model: Quality, baseline: Quality | None = None) -> list[str]:
     ]
 
 
+def lift_rows(result: TrainResult) -> list[str]:
+    """The model against the same LightGBM on the Handbook's baseline features alone."""
+    if result.lift is None:
+        return []
+    b, gain = result.lift.baseline_features, result.lift.of(result.model)
+
+    def line(label: str, a: float, base: float, delta: float) -> str:
+        sign = "n/a" if delta != delta else f"{delta:+.4f}"
+        return f"  {label:<28}{_fmt(a):>10}{_fmt(base):>20}{sign:>12}"
+
+    return [
+        "",
+        f"  {'features':<28}{'all':>10}{'baseline only':>20}{'lift':>12}",
+        line("ROC AUC", result.model.roc_auc, b.roc_auc, gain["roc_auc"]),
+        line(
+            "average precision",
+            result.model.average_precision,
+            b.average_precision,
+            gain["average_precision"],
+        ),
+        line(
+            "card precision@100 per day",
+            result.model.card_precision_at_100,
+            b.card_precision_at_100,
+            gain["card_precision_at_100"],
+        ),
+    ]
+
+
 def summary(result: TrainResult) -> str:
     p = result.plan
     valid = ", ".join(f"{m} {ap:.4f}" for m, ap in result.valid_ap.items())
@@ -49,6 +78,7 @@ def summary(result: TrainResult) -> str:
         "",
         "  test period",
         *quality_rows(result.model, result.baseline),
+        *lift_rows(result),
         "",
         f"  thresholds    review >= {result.thresholds.review:.4f}   "
         f"block >= {result.thresholds.block:.4f}",
