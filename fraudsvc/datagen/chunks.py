@@ -36,16 +36,70 @@ def _in_chunk(rows: dict[str, np.ndarray], day0: int, day1: int) -> dict[str, np
     return {k: v[keep] for k, v in rows.items()}
 
 
+@dataclass(frozen=True)
+class IdTables:
+    """Every id string once, gathered by index: much faster than formatting each row's."""
+
+    customer: pl.Series  # "C000042" at index 42
+    terminal: pl.Series  # "T001337" at index 1337
+    digits: pl.Series  # "00000" to "99999", the halves of a transaction id's number
+
+    @classmethod
+    def of(cls, cfg: GeneratorConfig) -> IdTables:
+        def table(prefix: str, n: int, width: int) -> pl.Series:
+            number = pl.int_range(n).cast(pl.String).str.zfill(width)
+            return pl.select(pl.format(prefix + "{}", number)).to_series()
+
+        return cls(
+            customer=table("C", cfg.customers, ID_DIGITS),
+            terminal=table("T", cfg.terminals, ID_DIGITS),
+            digits=table("", 100_000, 5),
+        )
+
+    def transactions(self, first: int, n: int) -> pl.Series:
+        """`tx0000000000`-style ids for rows first .. first + n - 1 of the file."""
+        number = np.arange(first, first + n)
+        frame = pl.DataFrame(
+            {
+                "high": self.digits.gather(number // 100_000),
+                "low": self.digits.gather(number % 100_000),
+            }
+        )
+        return frame.select(pl.concat_str(pl.lit("tx"), "high", "low")).to_series()
+
+
+def _file_order(rows: dict[str, np.ndarray], cfg: GeneratorConfig, ids: IdTables) -> np.ndarray:
+    """The permutation that sorts rows by timestamp, customer_id, terminal_id and amount; stable,
+    so payments equal on every key keep one order and the file is the same every time."""
+    keys: dict[str, object] = {
+        "seconds": rows["seconds"],
+        "customer": rows["customer"],
+        "terminal": rows["terminal"],
+        "amount": rows["amount"],
+    }
+    if max(cfg.customers, cfg.terminals) > 10**ID_DIGITS:  # ids of unequal width sort as text
+        keys["customer"] = ids.customer.gather(rows["customer"])
+        keys["terminal"] = ids.terminal.gather(rows["terminal"])
+    order = pl.DataFrame(keys).select(pl.arg_sort_by(list(keys), maintain_order=True))
+    return order.to_series().to_numpy()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    frame: pl.DataFrame  # the file's columns but the transaction id, in the file's order
+    terminal: np.ndarray  # terminal index of each row
+
+
 def generate_chunk(
     world: World,
     sched: Schedule,
     cfg: GeneratorConfig,
-    day0: int,
-    day1: int,
+    ids: IdTables,
+    days: tuple[int, int],
     seed: np.random.SeedSequence,
-) -> pl.DataFrame:
-    """The payments of days [day0, day1), sorted as the file is, with the customer and terminal
-    indexes in `_customer` and `_terminal` (no transaction ids yet)."""
+) -> Chunk:
+    """The payments of days [days[0], days[1]), sorted as the file is."""
+    day0, day1 = days
     rows_seed, attributes_seed = seed.spawn(2)
     rng = np.random.default_rng(rows_seed)
     rows = everyday(world, cfg, day0, day1, rng)
@@ -56,34 +110,26 @@ def generate_chunk(
         _in_chunk(sched.injected, day0, day1),
     ]
     allrows = {k: np.concatenate([p[k] for p in parts]) for k in ROW_KEYS}
+    allrows["amount"] = np.round(allrows["amount"], 2)
+    order = _file_order(allrows, cfg, ids)
+    allrows = {k: v[order] for k, v in allrows.items()}
     start_us = int(cfg.start.timestamp() * 1_000_000)
     frame = pl.DataFrame(
         {
-            "timestamp": allrows["seconds"] * 1_000_000 + start_us,
-            "_customer": allrows["customer"],
-            "_terminal": allrows["terminal"],
-            "amount": np.round(allrows["amount"], 2),
+            "timestamp": pl.Series(allrows["seconds"] * 1_000_000 + start_us).cast(
+                pl.Datetime("us", "UTC")
+            ),
+            "customer_id": ids.customer.gather(allrows["customer"]),
+            "terminal_id": ids.terminal.gather(allrows["terminal"]),
+            "amount": allrows["amount"],
+            "is_fraud": (allrows["scenario"] > 0).astype(np.int8),
             "fraud_scenario": allrows["scenario"],
         }
     )
     if cfg.fields == "full":
         attributes = payment_attributes(allrows, world, np.random.default_rng(attributes_seed))
         frame = frame.with_columns(**attributes)
-    frame = frame.with_columns(
-        pl.col("timestamp").cast(pl.Datetime("us", "UTC")),
-        pl.format("C{}", pl.col("_customer").cast(pl.String).str.zfill(ID_DIGITS)).alias(
-            "customer_id"
-        ),
-        pl.format("T{}", pl.col("_terminal").cast(pl.String).str.zfill(ID_DIGITS)).alias(
-            "terminal_id"
-        ),
-        (pl.col("fraud_scenario") > 0).cast(pl.Int8).alias("is_fraud"),
-    )
-    # the file's order is by timestamp, customer_id, terminal_id, amount; ids of equal width sort
-    # as their numbers do, which is faster. Stable: payments equal on every key keep one order.
-    numeric = max(cfg.customers, cfg.terminals) <= 10**ID_DIGITS
-    ids = ("_customer", "_terminal") if numeric else ("customer_id", "terminal_id")
-    return frame.sort("timestamp", *ids, "amount", maintain_order=True)
+    return Chunk(frame=frame, terminal=allrows["terminal"])
 
 
 @dataclass(frozen=True)
@@ -114,6 +160,7 @@ def generate(
     chunk_seeds = chunks_seed.spawn(len(bounds))
     columns = FULL_COLUMNS if cfg.fields == "full" else BASIC_COLUMNS
 
+    ids = IdTables.of(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".generate-", dir=out.parent))
     rows = frauds = 0
@@ -124,21 +171,19 @@ def generate(
         parts = []
         for i, day0 in enumerate(bounds):
             day1 = min(cfg.days, day0 + chunk_days)
-            chunk = generate_chunk(world, sched, cfg, day0, day1, chunk_seeds[i])
-            chunk = chunk.with_columns(
-                pl.format(
-                    "tx{}", (pl.int_range(pl.len()) + rows).cast(pl.String).str.zfill(10)
-                ).alias("transaction_id")
-            )
-            rows += chunk.height
-            frauds += int(chunk["is_fraud"].sum())
-            for code, count in chunk["fraud_scenario"].value_counts().iter_rows():
+            chunk = generate_chunk(world, sched, cfg, ids, (day0, day1), chunk_seeds[i])
+            per_terminal += np.bincount(chunk.terminal, minlength=cfg.terminals)
+            frame = chunk.frame.with_columns(
+                transaction_id=ids.transactions(rows, chunk.frame.height)
+            ).select(columns)
+            rows += frame.height
+            frauds += int(frame["is_fraud"].sum())
+            for code, count in frame["fraud_scenario"].value_counts().iter_rows():
                 by_scenario[SCENARIOS[code]] += count
-            if "channel" in chunk.columns:
-                by_channel.update(dict(chunk["channel"].value_counts().iter_rows()))
-            per_terminal += np.bincount(chunk["_terminal"].to_numpy(), minlength=cfg.terminals)
+            if "channel" in frame.columns:
+                by_channel.update(dict(frame["channel"].value_counts().iter_rows()))
             part = workdir / f"part-{i:05d}.parquet"
-            chunk.select(columns).write_parquet(part)
+            frame.write_parquet(part)
             parts.append(part)
             if progress:
                 progress(day1, cfg.days, rows)
