@@ -1,7 +1,8 @@
 """Generation chunk by chunk of whole days, and the output file.
 
-Days are generated in chunks of about `rows_per_chunk` rows, written as Parquet parts and
-streamed into the output, so 10M+ rows never sit in memory at once. The world, the fraud
+Days are generated in chunks of about `rows_per_chunk` rows, each appended to the output as it
+is made (a Parquet row group through pyarrow's writer, or CSV rows), so 10M+ rows never sit in
+memory at once and nothing is written twice. The world, the fraud
 schedule and every chunk draw from their own seeds spawned from `cfg.seed`, and each chunk's
 payments and their attributes from two streams of their own: the same parameters and seed give
 the same file, and `fields="basic"` gives the same payments as `"full"` without the attributes.
@@ -9,16 +10,18 @@ the same file, and `fields="basic"` gives the same payments as `"full"` without 
 
 from __future__ import annotations
 
-import shutil
+import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no type information
 
 from fraudsvc.datagen.attributes import payment_attributes
 from fraudsvc.datagen.config import BASIC_COLUMNS, FULL_COLUMNS, SCENARIOS, GeneratorConfig
@@ -26,8 +29,45 @@ from fraudsvc.datagen.fraud import Schedule, make_schedule, mark_window_frauds
 from fraudsvc.datagen.payments import ROW_KEYS, everyday, subscriptions
 from fraudsvc.datagen.world import DAY_SECONDS, World, make_world
 
-ROWS_PER_CHUNK = 2_000_000
+ROWS_PER_CHUNK = 500_000
 ID_DIGITS = 6  # C000042, T001337
+
+
+@contextmanager
+def _output(out: Path) -> Iterator[Callable[[pl.DataFrame], None]]:
+    """Append chunks to `out` (Parquet row groups, or CSV rows under one header) in one pass;
+    the file appears, complete, only when the last chunk is written."""
+    fd, name = tempfile.mkstemp(prefix=".generate-", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        if out.suffix.lower() == ".csv":
+            with tmp.open("wb") as handle:
+                header = [True]
+
+                def write_csv(frame: pl.DataFrame) -> None:
+                    frame.write_csv(handle, include_header=header[0])
+                    header[0] = False
+
+                yield write_csv
+        else:
+            writer: pq.ParquetWriter | None = None
+
+            def write_parquet(frame: pl.DataFrame) -> None:
+                nonlocal writer
+                table = frame.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                writer.write_table(table)
+
+            try:
+                yield write_parquet
+            finally:
+                if writer is not None:
+                    writer.close()
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _in_chunk(rows: dict[str, np.ndarray], day0: int, day1: int) -> dict[str, np.ndarray]:
@@ -162,13 +202,11 @@ def generate(
 
     ids = IdTables.of(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=".generate-", dir=out.parent))
     rows = frauds = 0
     by_scenario = dict.fromkeys(SCENARIOS.values(), 0)
     by_channel: Counter[str] = Counter()
     per_terminal = np.zeros(cfg.terminals, dtype=np.int64)
-    try:
-        parts = []
+    with _output(out) as write:
         for i, day0 in enumerate(bounds):
             day1 = min(cfg.days, day0 + chunk_days)
             chunk = generate_chunk(world, sched, cfg, ids, (day0, day1), chunk_seeds[i])
@@ -182,22 +220,9 @@ def generate(
                 by_scenario[SCENARIOS[code]] += count
             if "channel" in frame.columns:
                 by_channel.update(dict(frame["channel"].value_counts().iter_rows()))
-            part = workdir / f"part-{i:05d}.parquet"
-            frame.write_parquet(part)
-            parts.append(part)
+            write(frame)
             if progress:
                 progress(day1, cfg.days, rows)
-        if out.suffix.lower() == ".csv":
-            tmp_out = workdir / "result.csv"
-            pl.scan_parquet(parts).sink_csv(tmp_out)
-        elif len(parts) == 1:
-            tmp_out = parts[0]  # already the file: no second pass
-        else:
-            tmp_out = workdir / "result.parquet"
-            pl.scan_parquet(parts).sink_parquet(tmp_out)
-        tmp_out.replace(out)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     return GenerateResult(
         path=out,
         rows=rows,

@@ -1,8 +1,8 @@
 """The fraud scenarios, scheduled for the whole period from the seed before any payment exists.
 
 Two kinds of scenario. Window scenarios turn genuine payments into fraud while they last:
-a compromised terminal (a skimmer: its payments are fraud for one to four weeks; on a busy
-terminal only one till is skimmed, so only a share of its payments) and a compromised card (for
+a compromised terminal (a skimmer: its payments are fraud for one to four weeks; in a busy
+shop only one till is skimmed, so only a share of its payments) and a compromised card (for
 two weeks a third of the customer's payments are fraud, amounts x5). Injected scenarios add
 fraudsters' payments, drawn here in full: a large amount, card-testing bursts, card-not-present
 fraud from abroad on a new device, and cashing out in high-risk merchant categories.
@@ -30,8 +30,9 @@ from fraudsvc.datagen.config import (
 from fraudsvc.datagen.payments import rows_of
 from fraudsvc.datagen.world import DAY_SECONDS, World
 
-# payments a day that one skimmed till sees: a busier terminal has only a share of them skimmed
-SKIMMED_PER_DAY = 4.0
+# payments a day one till takes: a skimmer sits on one till, so a shop with n tills has 1 / n of
+# its payments skimmed
+PAYMENTS_PER_TILL = 30.0
 ACTOR_SHIFT = 32  # actor = scenario << 32 | event number
 
 
@@ -222,7 +223,7 @@ def make_schedule(cfg: GeneratorConfig, world: World, rng: np.random.Generator) 
             key=skimmed,
             start=term_start,
             end=term_start + rng.integers(7, 29, size=n_term) * DAY_SECONDS,
-            share=np.minimum(1.0, SKIMMED_PER_DAY / np.maximum(volume[skimmed], 1e-9)),
+            share=1.0 / np.maximum(1.0, np.ceil(volume[skimmed] / PAYMENTS_PER_TILL)),
         ),
         cards=WindowEvents(
             key=rng.integers(0, cfg.customers, size=n_card),

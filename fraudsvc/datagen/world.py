@@ -25,6 +25,7 @@ from fraudsvc.datagen.config import GeneratorConfig
 DAY_SECONDS = 86_400
 MAP_SIZE = 100.0
 MAX_TERMINALS_PER_CUSTOMER = 64
+QUERY_BLOCK = 16_384
 NEW_PHONE_SLOT = 3  # devices are slots 0-2; slot 3 is the phone that replaces slot 0
 MAX_IPS = 4
 
@@ -41,12 +42,16 @@ class WeightedChoice:
     items: np.ndarray
 
     @classmethod
-    def build(cls, items: np.ndarray, weights: np.ndarray) -> WeightedChoice:
-        """`items` and `weights` are (groups, k); every group needs a positive weight."""
-        cum = np.cumsum(weights, axis=1)
-        cum /= cum[:, -1:]  # x / x is exactly 1.0: the group's last key is g + 1
-        keys = (np.arange(items.shape[0])[:, None] + cum).ravel()
-        return cls(keys=keys, items=items.ravel())
+    def build(cls, sizes: np.ndarray, items: np.ndarray, weights: np.ndarray) -> WeightedChoice:
+        """Groups of `sizes` consecutive candidates in `items`, with their `weights`; every
+        group needs a positive weight."""
+        cum = np.cumsum(weights)
+        before = np.r_[0.0, cum][np.r_[0, np.cumsum(sizes)[:-1]]]  # total of earlier groups
+        within = cum - np.repeat(before, sizes)
+        total = np.repeat(within[np.cumsum(sizes) - 1], sizes)
+        # x / x is exactly 1.0: the last key of group g is g + 1
+        keys = np.repeat(np.arange(sizes.size), sizes) + within / total
+        return cls(keys=keys, items=items)
 
     def pick(self, group: np.ndarray, u: np.ndarray) -> np.ndarray:
         # u < 1 - 1e-9 keeps g + u below g + 1 in float64 for any realistic number of groups
@@ -195,28 +200,35 @@ def _local_choice(
     also the expected genuine payments per day at every terminal this gives."""
     shops = terminals.pools[cat.PHYSICAL]
     k = min(MAX_TERMINALS_PER_CUSTOMER, shops.size)
-    distances, nearest = cKDTree(terminals.xy[shops]).query(customers.home, k=k)
-    distances = distances.reshape(cfg.customers, k)
-    nearby = shops[nearest.reshape(cfg.customers, k)]
-    usable = distances <= cfg.radius
-    usable[:, 0] = True
-    weights = np.where(usable, terminals.popularity[nearby], 0.0)
-    share = weights / weights.sum(axis=1, keepdims=True)
+    tree = cKDTree(terminals.xy[shops])
+    blocks: list[np.ndarray] = []
+    block_sizes: list[np.ndarray] = []
+    # in blocks of customers, so the k-nearest arrays stay small for any number of customers
+    for first in range(0, cfg.customers, QUERY_BLOCK):
+        home = customers.home[first : first + QUERY_BLOCK]
+        distances, nearest = tree.query(home, k=k)
+        usable = distances.reshape(len(home), k) <= cfg.radius
+        usable[:, 0] = True
+        # only the usable neighbours, customer after customer, nearest first
+        blocks.append(shops[nearest.reshape(len(home), k)[usable]])
+        block_sizes.append(usable.sum(axis=1))
+    nearby, sizes = np.concatenate(blocks), np.concatenate(block_sizes)
+    customer = np.repeat(np.arange(cfg.customers), sizes)
+    weights = terminals.popularity[nearby]
+    share = weights / np.bincount(customer, weights=weights)[customer]
     days_per_week = (5 + 2 * customers.weekend_factor) / 7
     local_rate = (
         customers.tx_per_day * days_per_week * (1 - customers.online_share - customers.moto_share)
     )
-    volume = np.bincount(
-        nearby.ravel(), weights=(share * local_rate[:, None]).ravel(), minlength=cfg.terminals
-    )
-    return WeightedChoice.build(nearby, weights), volume
+    volume = np.bincount(nearby, weights=share * local_rate[customer], minlength=cfg.terminals)
+    return WeightedChoice.build(sizes, nearby, weights), volume
 
 
 def _national_choice(terminals: Terminals, kind: int) -> WeightedChoice:
     pool = terminals.pools[kind]
     if pool.size == 0:  # nobody picks from an empty pool (their shares are zero)
         return WeightedChoice(keys=np.ones(1), items=np.zeros(1, dtype=np.int64))
-    return WeightedChoice.build(pool[None, :], terminals.popularity[pool][None, :])
+    return WeightedChoice.build(np.array([pool.size]), pool, terminals.popularity[pool])
 
 
 def make_subscriptions(

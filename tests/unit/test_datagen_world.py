@@ -83,9 +83,7 @@ def test_uniform_merchant_sizes_turn_the_heavy_tail_off(tmp_path: Path) -> None:
     assert 0.006 <= uniform.frauds / uniform.rows <= 0.012
 
 
-def test_skimmers_mostly_hit_small_terminals_and_only_a_share_of_big_ones(
-    tmp_path: Path,
-) -> None:
+def test_skimmers_mostly_hit_small_and_mid_sized_shops(tmp_path: Path) -> None:
     # fifty times the usual rate of compromised terminals, to see enough of them
     many = GeneratorConfig(compromised_terminal_rate=6.0, fields="basic")
     frame = pl.read_parquet(generate(many, tmp_path / "skimmed.parquet").path)
@@ -93,12 +91,27 @@ def test_skimmers_mostly_hit_small_terminals_and_only_a_share_of_big_ones(
     busiest = volume.filter(pl.col("n") >= volume["n"].quantile(0.99))["terminal_id"]
     skimmed = frame.filter(pl.col("fraud_scenario") == datagen.COMPROMISED_TERMINAL)
     hit = skimmed["terminal_id"].unique()
+    assert hit.len() > 1_000
     assert hit.is_in(busiest.implode()).mean() < 0.2  # type: ignore[operator]
-    per_day = frame.group_by("terminal_id", pl.col("timestamp").dt.date()).agg(
-        n=pl.len(), fraud=(pl.col("fraud_scenario") == datagen.COMPROMISED_TERMINAL).mean()
+
+
+def test_a_skimmed_busy_shop_has_only_one_till_skimmed(tmp_path: Path) -> None:
+    # a dense world: 20 customers per shop, so that many shops are busy
+    dense = GeneratorConfig(
+        customers=20_000, terminals=1_000, days=14, compromised_terminal_rate=20.0, fields="basic"
     )
-    busy = per_day.filter(pl.col("fraud") > 0, pl.col("n") >= 30)
-    assert busy.height > 10
+    frame = pl.read_parquet(generate(dense, tmp_path / "dense.parquet").path)
+    per_day = (
+        frame.group_by("terminal_id", pl.col("timestamp").dt.date())
+        .agg(fraud=(pl.col("fraud_scenario") == datagen.COMPROMISED_TERMINAL).mean())
+        .join(frame.group_by("terminal_id").agg(daily=pl.len() / dense.days), on="terminal_id")
+        .filter(pl.col("fraud") > 0)
+    )
+    small = per_day.filter(pl.col("daily") < 20)
+    busy = per_day.filter(pl.col("daily") >= 90)  # three tills or more
+    assert small.height > 20
+    assert busy.height > 20
+    assert small["fraud"].mean() > 0.9  # type: ignore[operator]
     assert busy["fraud"].mean() < 0.4  # type: ignore[operator]
 
 
