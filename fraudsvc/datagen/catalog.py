@@ -52,7 +52,7 @@ MCCS: dict[int, tuple[tuple[str, float, float], ...]] = {
         ("6540", 1, 0.1),  # prepaid card and voucher sales
     ),
     ONLINE: (
-        ("5999", 10, 1.0),  # marketplaces, miscellaneous retail
+        ("5999", 10, 1.5),  # marketplaces, miscellaneous retail
         ("5732", 6, 0.15),  # electronics
         ("5691", 6, 0.5),  # clothing
         ("5815", 5, 1.0),  # digital media
@@ -61,7 +61,7 @@ MCCS: dict[int, tuple[tuple[str, float, float], ...]] = {
         ("5816", 4, 0.2),  # digital games
         ("5817", 4, 0.5),  # software, apps
         ("7011", 4, 0.2),  # hotels
-        ("5814", 4, 1.5),  # food delivery
+        ("5814", 4, 1.0),  # food delivery
         ("4511", 3, 0.1),  # airlines
         ("4121", 3, 1.0),  # ride hailing
         ("5411", 3, 1.0),  # grocery delivery

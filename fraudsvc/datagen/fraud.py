@@ -208,7 +208,7 @@ def make_schedule(cfg: GeneratorConfig, world: World, rng: np.random.Generator) 
     volume = world.terminals.daily_volume
     n_term = _events(rng, cfg.compromised_terminal_rate, cfg.terminals, cfg.days)
     # skimmers go where cards are: small and mid-sized shops mostly, rarely the few giants
-    skimmed = _pick(rng, world, shops, np.sqrt(volume[shops]) + 1e-9, n_term)
+    skimmed = _pick(rng, world, shops, volume[shops] ** 0.25 + 1e-9, n_term)
     term_start = rng.integers(0, span, size=n_term)
     n_card = _events(rng, cfg.compromised_card_rate, cfg.customers, cfg.days)
     card_start = rng.integers(0, span, size=n_card)

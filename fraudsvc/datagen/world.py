@@ -114,12 +114,18 @@ class World:
     salt: int  # makes device ids and IP addresses depend on the seed
 
 
-def _popularity(cfg: GeneratorConfig, visits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A merchant's size: 1 / its rank (Zipf), times how often its trade is visited and the
-    customers' preference for domestic shops (`visits`)."""
+def _popularity(
+    cfg: GeneratorConfig, visits: np.ndarray, preference: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """A merchant's size: 1 / its rank (Zipf), times `visits` (how often its trade is visited)
+    and `preference` (customers favour domestic shops). Ranks are drawn at random but favour
+    often-visited trades, so the largest shops are mostly supermarkets, not jewellers."""
     if cfg.merchant_sizes == "uniform":
         return np.ones(visits.size)
-    return np.asarray(visits / (rng.permutation(visits.size) + 1.0))
+    score = visits * rng.lognormal(0.0, 1.0, size=visits.size)
+    rank = np.empty(visits.size)
+    rank[np.argsort(-score, kind="stable")] = np.arange(1, visits.size + 1)
+    return np.asarray(visits * preference / rank)
 
 
 def _terminal_kinds(cfg: GeneratorConfig, rng: np.random.Generator) -> np.ndarray:
@@ -146,7 +152,8 @@ def make_terminals(cfg: GeneratorConfig, rng: np.random.Generator) -> Terminals:
         country[pool[is_abroad]] = cat.draw_countries(
             rng, cat.FOREIGN_MERCHANT_COUNTRIES, int(is_abroad.sum())
         )
-        popularity[pool] = _popularity(cfg, visits * np.where(is_abroad, cat.HOME_BIAS, 1.0), rng)
+        preference = np.where(is_abroad, cat.HOME_BIAS, 1.0)
+        popularity[pool] = _popularity(cfg, visits, preference, rng)
     prices = np.zeros((n, 2))  # monthly price range, for subscription merchants
     for code, price_range in cat.SUBSCRIPTION_PRICES.items():
         prices[mcc == cat.MCC_INDEX[code]] = price_range
