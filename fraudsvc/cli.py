@@ -58,14 +58,19 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         days=args.days,
         start=datetime(args.start.year, args.start.month, args.start.day, tzinfo=UTC),
         seed=args.seed,
+        merchant_sizes=args.merchant_sizes,
+        fields=args.fields,
     )
     out = args.out or settings.paths.data_file
     logger.info(
-        "generating {} days for {:,} customers and {:,} terminals (seed {}) into {}",
+        "generating {} days for {:,} customers and {:,} terminals (seed {}, {} merchant sizes, "
+        "{} fields) into {}",
         cfg.days,
         cfg.customers,
         cfg.terminals,
         cfg.seed,
+        cfg.merchant_sizes,
+        cfg.fields,
         out,
     )
 
@@ -79,7 +84,12 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         f"frauds: {result.frauds:,} ({result.frauds / max(1, result.rows):.2%})"
     )
     for scenario, count in result.by_scenario.items():
-        print(f"  {scenario:<22}{count:>12,}")
+        print(f"  {scenario:<26}{count:>12,}")
+    print(f"busiest terminal: {result.largest_terminal_share:.2%} of all transactions")
+    if result.by_channel:
+        print("channels:")
+    for channel, count in result.by_channel.items():
+        print(f"  {channel:<26}{count:>12,}  {count / max(1, result.rows):6.1%}")
     return 0
 
 
@@ -281,9 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="write synthetic transactions (data contract) to a CSV or Parquet file",
         description=(
-            "Generate synthetic card transactions with four fraud scenarios (large amounts, "
-            "compromised terminals, compromised cards, card-testing bursts). The same "
-            "parameters and seed always give the same file."
+            "Generate synthetic card transactions with six fraud scenarios (large amounts, "
+            "compromised terminals, compromised cards, card-testing bursts, card-not-present "
+            "fraud abroad on a new device, cash-out in high-risk merchant categories), "
+            "heavy-tailed merchant sizes and the payment attributes of the data contract "
+            "(currency, merchant category and country, card country, channel, device, IP, "
+            "attributes). The same parameters and seed always give the same file."
         ),
     )
     gen.add_argument("--customers", type=_positive, default=2_000, help="customers (default 2000)")
@@ -293,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--start", type=_date, default=date(2026, 1, 1), help="first day (default 2026-01-01)"
     )
     gen.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    gen.add_argument(
+        "--merchant-sizes",
+        choices=("zipf", "uniform"),
+        default="zipf",
+        help="merchant popularity: zipf (heavy-tailed: a few merchants carry a large share of "
+        "all payments, as in real traffic) or uniform (every merchant alike); default zipf",
+    )
+    gen.add_argument(
+        "--fields",
+        choices=("full", "basic"),
+        default="full",
+        help="full: the payment attributes too; basic: only the five contract fields, is_fraud "
+        "and fraud_scenario, like the Handbook's data sets (the same payments); default full",
+    )
     gen.add_argument("--out", type=Path, help="output file, .csv or .parquet (default: DATA_CSV)")
     gen.set_defaults(handler=cmd_generate)
 
