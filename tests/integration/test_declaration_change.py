@@ -22,7 +22,13 @@ import pytest
 from fraudsvc.db import queries
 from fraudsvc.db.admin import drop_database, migrate
 from fraudsvc.db.backfill import backfill
-from fraudsvc.features import DECLARATION, Declaration, batch_features, feature_matrix, online_vector
+from fraudsvc.features import (
+    DECLARATION,
+    Declaration,
+    batch_features,
+    feature_matrix,
+    online_vector,
+)
 from fraudsvc.features.declaration import DAY, Entity, Window
 from fraudsvc.resources import open_database
 from fraudsvc.settings import Settings
@@ -95,7 +101,8 @@ async def test_a_window_over_a_new_key_needs_the_declaration_alone(own_database:
     expected = feature_matrix(batch_features(both, WITH_CHANNEL), WITH_CHANNEL)
     assert_same_vectors(np.array(vectors), expected, WITH_CHANNEL.names)
     channel_counts = expected[:, WITH_CHANNEL.names.index("customer_channel_nb_tx_7d")]
-    assert np.isnan(channel_counts).any() and (channel_counts > 1).any()
+    assert np.isnan(channel_counts).any()
+    assert (channel_counts > 1).any()
 
 
 async def test_a_declaration_whose_buckets_are_not_kept_is_named(database_url: str) -> None:
