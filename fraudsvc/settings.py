@@ -147,6 +147,9 @@ class WorkerSettings:
     """FRAUDSVC_WORKER_METRICS_PORT: port of the worker's /metrics and /healthz (0 = off)."""
     max_jobs: int
     """FRAUDSVC_WORKER_MAX_JOBS: jobs a worker runs concurrently."""
+    fold_seconds: int
+    """FRAUDSVC_BUCKET_FOLD_SECONDS: how often the worker folds new rows into the deferred
+    feature buckets (the terminal's); a divisor of 60."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +287,13 @@ def _parse_api_keys(value: str) -> tuple[str, ...]:
     return tuple(hashes)
 
 
+def _minute_divisor(value: str) -> int:
+    number = int(value)
+    if number < 1 or 60 % number:
+        raise ValueError
+    return number
+
+
 def _read(env: Mapping[str, str]) -> Settings:
     return _read_with(_Reader(env))
 
@@ -354,6 +364,13 @@ def _read_with(r: _Reader) -> Settings:
         metrics_host=r.string("FRAUDSVC_WORKER_METRICS_HOST", "127.0.0.1"),
         metrics_port=r.integer("FRAUDSVC_WORKER_METRICS_PORT", 9101, 0, 65535),
         max_jobs=r.integer("FRAUDSVC_WORKER_MAX_JOBS", 4, 1, 1000),
+        fold_seconds=r.get(
+            "FRAUDSVC_BUCKET_FOLD_SECONDS",
+            5,
+            _minute_divisor,
+            "must be a whole number of seconds that divides 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, "
+            "20, 30 or 60)",
+        ),
     )
     telemetry = TelemetrySettings(
         log_level=r.choice(

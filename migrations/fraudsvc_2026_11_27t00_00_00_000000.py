@@ -5,7 +5,8 @@
   Existing amounts convert exactly (float8 -> numeric keeps 15 significant digits, and an amount
   has at most 9).
 - feature_buckets: per-entity partial aggregates by time bucket; feature_entities: which entities
-  this database keeps buckets for. The triggers that maintain them, and the buckets of the stored
+  this database keeps buckets for, and for deferred ones (the terminal's) the horizon up to which
+  the worker has folded rows in; an index on the timestamp for that fold. The triggers that maintain them, and the buckets of the stored
   rows, are installed by `fraudsvc migrate` right after this migration, from the feature
   declaration of the code that runs it (fraudsvc.db.buckets.sync), and it logs how long it took.
 - feature_declarations: the declaration of every stored feature vector, by hash.
@@ -39,6 +40,8 @@ STATEMENTS = [
        INCLUDE (amount_minor)""",
     """CREATE INDEX transactions_terminal_ts ON transactions (terminal_id, ts)
        INCLUDE (transaction_id, amount_minor)""",
+    # the worker's fold reads the rows of a time range (the terminal's buckets are deferred)
+    "CREATE INDEX transactions_ts ON transactions (ts)",
     # byte order ("C") for the keys: the triggers sort bucket rows (one lock order for every
     # writer) and the primary key compares them on every read; linguistic order buys nothing
     """CREATE TABLE feature_buckets (
@@ -59,6 +62,7 @@ STATEMENTS = [
            name text PRIMARY KEY,
            fields text[] NOT NULL,
            levels integer[] NOT NULL,
+           horizon timestamptz,
            built_at timestamptz NOT NULL,
            rows bigint NOT NULL,
            seconds double precision NOT NULL

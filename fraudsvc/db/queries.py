@@ -24,7 +24,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
-from fraudsvc.db.buckets import WindowRead, missing_entities
+from fraudsvc.db.buckets import STORED_ENTITIES_SQL, missing_entities, stored_from
 from fraudsvc.db.engine import DB, OUTAGE_ERRORS, DatabaseUnavailable
 from fraudsvc.db.records import (
     History,
@@ -33,6 +33,7 @@ from fraudsvc.db.records import (
     StoredPrediction,
     StoredTransaction,
 )
+from fraudsvc.db.windows import WindowRead
 from fraudsvc.features import Declaration
 from fraudsvc.transaction import Transaction
 
@@ -102,9 +103,7 @@ def window_read(decl: Declaration) -> WindowRead:
 
 
 async def missing_bucket_entities(decl: Declaration) -> list[str]:
-    rows = await _run("fetch", "SELECT name, fields, levels FROM feature_entities")
-    stored = {r["name"]: (list(r["fields"]), list(r["levels"])) for r in rows}
-    return missing_entities(decl, stored)
+    return missing_entities(decl, stored_from(await _run("fetch", STORED_ENTITIES_SQL)))
 
 
 async def record_declaration(decl: Declaration) -> None:

@@ -35,6 +35,9 @@ from fraudsvc.transaction import AMOUNT_SCALE, KEY_FIELDS
 
 DAY = 86_400
 HOUR = 3_600
+DEFERRABLE_DELAY = HOUR
+"""An entity whose windows all end at least this far back can have its buckets built after the
+fact (see `Declaration.deferred`): the writes of live transactions never touch them."""
 Aggregate = Literal[
     "count", "amount_sum", "amount_mean", "seconds_since_prev", "fraud_count", "fraud_share"
 ]
@@ -153,6 +156,18 @@ class Declaration(msgspec.Struct, frozen=True, dict=True):
     @cached_property
     def entity(self) -> dict[str, Entity]:
         return {e.name: e for e in self.entities}
+
+    @cached_property
+    def deferred(self) -> frozenset[str]:
+        """Entities whose windows all end at least DEFERRABLE_DELAY back (the terminal's, a label
+        delay back): their buckets are folded in by the worker for rows older than a horizon,
+        so a live transaction's write never touches them (a hot merchant's rows are not
+        contended), and rows that arrive late, older than the horizon, are bucketed as they are
+        written. Reads add the raw rows above the horizon, so they stay exact."""
+        delays: dict[str, int] = {}
+        for w in self.windows:
+            delays[w.entity] = min(delays.get(w.entity, w.delay), w.delay)
+        return frozenset(name for name, delay in delays.items() if delay >= DEFERRABLE_DELAY)
 
     @cached_property
     def used_entities(self) -> tuple[Entity, ...]:

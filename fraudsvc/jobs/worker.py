@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from fraudsvc.explain import warm_up
 from fraudsvc.jobs.explain_job import explain
+from fraudsvc.jobs.fold import fold_buckets
 from fraudsvc.jobs.payloads import EXPLAIN_FUNCTION, deserialize, serialize
 from fraudsvc.jobs.queue import ExplainQueue, connect
 from fraudsvc.jobs.state import WorkerState
@@ -56,6 +57,7 @@ def zero(metrics: WorkerMetrics) -> None:
     metrics.swept.add({}, 0)
     metrics.db_errors.add({"source": "job"}, 0)
     metrics.db_errors.add({"source": "backlog"}, 0)
+    metrics.db_errors.add({"source": "fold"}, 0)
     metrics.redis_errors.add({"operation": "queue_depth"}, 0)
     metrics.redis_errors.add({"operation": "worker"}, 0)
 
@@ -121,6 +123,14 @@ def build_worker(state: WorkerState, *, burst: bool = False) -> Worker:
         ],
         cron_jobs=[
             cron(
+                fold_buckets,
+                name=f"fold:{settings.redis.queue_name}",
+                second=set(range(0, 60, settings.worker.fold_seconds)),
+                run_at_startup=True,
+                unique=True,
+                timeout=es.job_timeout_seconds,
+            ),
+            cron(
                 sweep,
                 # arq's unique cron job id is `<name>:<time>`: without the queue in it, the
                 # installs sharing a Redis would share it, and each slot's sweep would run in
@@ -132,7 +142,7 @@ def build_worker(state: WorkerState, *, burst: bool = False) -> Worker:
                 # arq hands a crashed worker's jobs on after the longest function timeout + 10 s,
                 # so the sweep must not have a longer timeout than the explanation job
                 timeout=es.job_timeout_seconds,
-            )
+            ),
         ],
         queue_name=settings.redis.queue_name,
         redis_pool=connect(settings.redis),

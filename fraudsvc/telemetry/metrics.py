@@ -171,6 +171,23 @@ class WorkerMetrics(MetricSet):
         self.redis_errors = Counter(
             "fraudsvc_redis_errors_total", "Redis operations that failed", registry=r
         )
+        self.bucket_lag = Gauge(
+            "fraudsvc_bucket_horizon_lag_seconds",
+            "How far a deferred entity's folded buckets trail the clock (reads add the raw rows "
+            "above the horizon, so a growing lag costs time, never exactness)",
+            registry=r,
+        )
+        self.bucket_folded = Counter(
+            "fraudsvc_bucket_folded_total",
+            "Buckets written by the worker's fold, by entity",
+            registry=r,
+        )
+        self.fold_seconds = Histogram(
+            "fraudsvc_bucket_fold_seconds",
+            "Time of one fold step (it holds the entity's fold lock meanwhile)",
+            registry=r,
+            buckets=STAGE_BUCKETS,
+        )
 
 
 WEB_METRICS = frozenset(WebMetrics().names)

@@ -120,14 +120,19 @@ class Pools:
         """The transaction id prefix of the latest fraudsvc run."""
         self._invocation_pool: Path | None = None
 
-    def score_script(self, pacing: wrk.Pacing) -> Path:
+    def score_script(
+        self, pacing: wrk.Pacing, pool: Path | None = None, clock: Clock | None = None
+    ) -> Path:
+        """A scoring run's script: requests drawn from `pool` (default: the run's sample) with
+        timestamps on `clock` (default: the history's clock)."""
         self.runs += 1
         prefix = f"{self.bench.id_prefix}-{self.runs:03d}-"
+        clock = clock or self.clock
         config: dict[str, wrk.LuaValue] = {
-            "pool": str(self.score_pool),
+            "pool": str(pool or self.score_pool),
             "prefix": prefix,
-            "base": self.clock.base,
-            "step": self.clock.step,
+            "base": clock.base,
+            "step": clock.step,
             "api_key": self.bench.api_key,
             "path": SCORE_PATH,
             "seed": self.runs,

@@ -1,0 +1,161 @@
+"""The window read: every span of a declaration for one transaction, in one statement.
+
+For each span (an entity's window) the statement sums the whole buckets inside it and the raw
+rows of the partial buckets at its two ends (finer than a minute), so the rows it touches are
+bounded whatever the entity's volume. For a deferred entity (see `buckets`), whose buckets hold
+the rows up to its horizon, the edge rows are those up to the horizon and the rows of the span
+above the horizon are read raw; in production the horizon trails the clock by a minute and a
+terminal's window ends a label delay back, so that part is empty. One statement is one
+snapshot: the buckets, the horizon and the raw rows agree. It also says whether the transaction
+id is already stored (idempotency). The raw-row definition stays in the tests as the oracle.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from fraudsvc.db.buckets import key_text
+from fraudsvc.features.declaration import Declaration, Entity, Span
+from fraudsvc.features.online import entity_key
+from fraudsvc.features.spans import SpanValue, epoch_us, from_epoch_us, span_range, split
+from fraudsvc.transaction import Transaction
+
+Plan = list[list[tuple[int, int]] | None]
+"""Per span, the (kind, piece) pairs that sum to it; None when the entity's key is missing."""
+
+BUCKETS_SQL = """SELECT 0 AS kind, p.i, x.n, x.amount, x.frauds, x.latest
+FROM unnest($2::int[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::timestamptz[])
+    AS p(i, entity, key, width, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(b.n), 0)::bigint AS n, coalesce(sum(b.amount), 0)::bigint AS amount,
+           coalesce(sum(b.frauds), 0)::bigint AS frauds, max(b.latest) AS latest
+    FROM feature_buckets AS b
+    WHERE b.entity = p.entity AND b.key = p.key AND b.width = p.width
+      AND b.start >= p.lo AND b.start < p.hi
+) AS x"""
+
+RAW_COLUMNS = """count(*)::bigint AS n, coalesce(sum(t.amount_minor), 0)::bigint AS amount,
+           count(*) FILTER (WHERE l.is_fraud)::bigint AS frauds, max(t.ts) AS latest
+    FROM transactions AS t LEFT JOIN labels AS l ON l.transaction_id = t.transaction_id"""
+
+
+def _raw_sql(kind: int, entity: Entity, first: int, deferred: bool) -> str:
+    """Raw rows of one entity over its pieces: parameters $first.. are piece ids, lows, highs
+    (and for a deferred entity whether each piece is the part above the horizon), then the
+    key's values."""
+    n = first
+    keys_at = n + (4 if deferred else 3)
+    keys = " AND ".join(f"t.{f} = ${keys_at + j}" for j, f in enumerate(entity.fields))
+    if not deferred:
+        return f"""SELECT {kind}, r.i, x.n, x.amount, x.frauds, x.latest
+FROM unnest(${n}::int[], ${n + 1}::timestamptz[], ${n + 2}::timestamptz[]) AS r(i, lo, hi)
+CROSS JOIN LATERAL (
+    SELECT {RAW_COLUMNS}
+    WHERE {keys} AND t.ts >= r.lo AND t.ts < r.hi
+) AS x"""
+    # bucketed rows are those at or before the horizon: edges below it, the rest raw above it
+    return f"""SELECT {kind}, r.i, x.n, x.amount, x.frauds, x.latest
+FROM unnest(${n}::int[], ${n + 1}::timestamptz[], ${n + 2}::timestamptz[], ${n + 3}::bool[])
+    AS r(i, lo, hi, above)
+CROSS JOIN (
+    SELECT coalesce(max(horizon), '-infinity') + interval '1 microsecond' AS above_from
+    FROM feature_entities WHERE name = '{entity.name}'
+) AS h
+CROSS JOIN LATERAL (
+    SELECT {RAW_COLUMNS}
+    WHERE {keys}
+      AND t.ts >= CASE WHEN r.above THEN greatest(r.lo, h.above_from) ELSE r.lo END
+      AND t.ts < CASE WHEN r.above THEN r.hi ELSE least(r.hi, h.above_from) END
+) AS x"""
+
+
+class WindowRead:
+    """The one statement that reads every span of a declaration for one transaction."""
+
+    def __init__(self, decl: Declaration) -> None:
+        self.decl = decl
+        self.entities = decl.used_entities
+        parts = [BUCKETS_SQL]
+        n = 8
+        for kind, e in enumerate(self.entities, start=1):
+            deferred = e.name in decl.deferred
+            parts.append(_raw_sql(kind, e, n, deferred))
+            n += (4 if deferred else 3) + len(e.fields)
+        parts.append(
+            "SELECT -1, 0, count(*)::bigint, 0, 0, NULL FROM transactions WHERE transaction_id = $1"
+        )
+        self.sql = "\nUNION ALL\n".join(parts)
+
+    def params(self, tx: Transaction) -> tuple[list[object], Plan]:
+        """The statement's arguments, and the plan that sums its pieces back into spans."""
+        t_us = epoch_us(tx.timestamp)
+        buckets: dict[tuple[str, str, int, int, int], int] = {}
+        raws: dict[str, dict[tuple[int, int, bool], int]] = {e.name: {} for e in self.entities}
+        keys = {e.name: entity_key(self.decl, e.name, tx) for e in self.entities}
+        kinds = {e.name: i for i, e in enumerate(self.entities, start=1)}
+        plan: Plan = []
+        for span in self.decl.spans:
+            key = keys[span.entity]
+            if key is None:
+                plan.append(None)
+                continue
+            lo, hi = span_range(span, t_us)
+            pieces = split(lo, hi, self.decl.levels)
+            own = raws[span.entity]
+            kind = kinds[span.entity]
+            mine = [
+                (0, buckets.setdefault((span.entity, key_text(key), w, a, b), len(buckets)))
+                for w, a, b in pieces.buckets
+            ]
+            mine += [(kind, own.setdefault((a, b, False), len(own))) for a, b in pieces.raw]
+            if span.entity in self.decl.deferred:
+                mine.append((kind, own.setdefault((lo, hi, True), len(own))))
+            plan.append(mine)
+        args: list[object] = [
+            tx.transaction_id,
+            list(buckets.values()),
+            [p[0] for p in buckets],
+            [p[1] for p in buckets],
+            [p[2] for p in buckets],
+            [from_epoch_us(p[3]) for p in buckets],
+            [from_epoch_us(p[4]) for p in buckets],
+        ]
+        for e in self.entities:
+            own = raws[e.name]
+            key = keys[e.name]
+            args += [
+                list(own.values()),
+                [from_epoch_us(p[0]) for p in own],
+                [from_epoch_us(p[1]) for p in own],
+            ]
+            if e.name in self.decl.deferred:
+                args.append([p[2] for p in own])
+            args += key if key is not None else (None,) * len(e.fields)
+        return args, plan
+
+    def values(
+        self, rows: list[asyncpg.Record], plan: Plan
+    ) -> tuple[bool, dict[Span, SpanValue | None]]:
+        """Whether the id is stored, and each span's aggregates (None: the key is missing)."""
+        pieces: dict[tuple[int, int], SpanValue] = {}
+        exists = False
+        for r in rows:
+            if r["kind"] == -1:
+                exists = r["n"] > 0
+                continue
+            latest: datetime | None = r["latest"]
+            pieces[(r["kind"], r["i"])] = SpanValue(
+                r["n"], r["amount"], r["frauds"], None if latest is None else epoch_us(latest)
+            )
+        out: dict[Span, SpanValue | None] = {}
+        for span, mine in zip(self.decl.spans, plan, strict=True):
+            if mine is None:
+                out[span] = None
+                continue
+            total = SpanValue()
+            for piece in mine:
+                total = total + pieces[piece]
+            out[span] = total
+        return exists, out
