@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlparse
 
+from fraudsvc.explain_options import DISCRETIZERS, TARGETS, LimeOptions
+
 T = TypeVar("T")
 
 ExplainPolicy = Literal["flagged", "all", "none"]
@@ -119,10 +121,11 @@ class ExplainSettings:
     """FRAUDSVC_EXPLAIN: which scored transactions get a LIME explanation (flagged, all, none)."""
     sample_rate: float
     """FRAUDSVC_EXPLAIN_SAMPLE_RATE: share of allowed transactions also explained (by id hash)."""
-    num_samples: int
-    """FRAUDSVC_LIME_NUM_SAMPLES: LIME perturbation samples per explanation."""
-    num_features: int
-    """FRAUDSVC_LIME_NUM_FEATURES: features reported per explanation."""
+    lime: LimeOptions
+    """FRAUDSVC_LIME_NUM_SAMPLES (perturbed samples per explanation), _NUM_FEATURES (features
+    reported), _DISCRETIZER (none, quartile, decile, entropy), _SAMPLE_AROUND_INSTANCE (true,
+    false), _KERNEL_WIDTH_FACTOR (kernel width over sqrt(features)), _TARGET (log_odds,
+    probability), _STABILITY_SEEDS (extra seeds for the stability figure; 0 = off)."""
     seed: int
     """FRAUDSVC_LIME_SEED: base random seed; the same vector and seed give the same explanation."""
     processes: int
@@ -228,6 +231,15 @@ class _Reader:
 
         return self.get(name, default, parse, "must be one of " + ", ".join(options))
 
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse(value: str) -> bool:
+            lowered = value.lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return lowered in ("true", "1", "yes")
+
+        return self.get(name, default, parse, "must be true or false")
+
     def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
         def parse(value: str) -> str:
             parsed = urlparse(value)
@@ -278,6 +290,24 @@ def _parse_api_keys(value: str) -> tuple[str, ...]:
                 raise ValueError("each key needs at least 8 characters")
             hashes.append(hash_api_key(key))
     return tuple(hashes)
+
+
+def _lime_options(r: _Reader) -> LimeOptions:
+    d = LimeOptions()
+    return LimeOptions(
+        num_samples=r.integer("FRAUDSVC_LIME_NUM_SAMPLES", d.num_samples, 100, 100_000),
+        # LIME's forward selection below 7 features costs twice as much
+        num_features=r.integer("FRAUDSVC_LIME_NUM_FEATURES", d.num_features, 7, 100),
+        discretizer=r.choice("FRAUDSVC_LIME_DISCRETIZER", d.discretizer, DISCRETIZERS),  # type: ignore[arg-type]
+        sample_around_instance=r.boolean(
+            "FRAUDSVC_LIME_SAMPLE_AROUND_INSTANCE", d.sample_around_instance
+        ),
+        kernel_width_factor=r.number(
+            "FRAUDSVC_LIME_KERNEL_WIDTH_FACTOR", d.kernel_width_factor, 0.05, 100.0
+        ),
+        target=r.choice("FRAUDSVC_LIME_TARGET", d.target, TARGETS),  # type: ignore[arg-type]
+        stability_seeds=r.integer("FRAUDSVC_LIME_STABILITY_SEEDS", d.stability_seeds, 0, 10),
+    )
 
 
 def _read(env: Mapping[str, str]) -> Settings:
@@ -337,8 +367,7 @@ def _read_with(r: _Reader) -> Settings:
     explain = ExplainSettings(
         policy=r.choice("FRAUDSVC_EXPLAIN", "flagged", ("flagged", "all", "none")),  # type: ignore[arg-type]
         sample_rate=r.number("FRAUDSVC_EXPLAIN_SAMPLE_RATE", 0.0, 0.0, 1.0),
-        num_samples=r.integer("FRAUDSVC_LIME_NUM_SAMPLES", 2000, 100, 100_000),
-        num_features=r.integer("FRAUDSVC_LIME_NUM_FEATURES", 10, 7, 100),
+        lime=_lime_options(r),
         seed=r.integer("FRAUDSVC_LIME_SEED", 42, 0, 2**31 - 1),
         processes=r.integer("FRAUDSVC_EXPLAIN_PROCESSES", max(1, cpu - 1), 1, 256),
         max_tries=r.integer("FRAUDSVC_EXPLAIN_MAX_TRIES", 5, 1, 100),

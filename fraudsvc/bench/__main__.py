@@ -1,12 +1,12 @@
 """`python -m fraudsvc.bench [--repeat N] [--only SECTION ...] [--quick]`: run the benchmarks and
 write data/reports/bench.{json,md}.
 
-Sections: offline (generator, batch features in polars and pandas, training), lime (num_samples
-against stability), http (fraudsvc web under wrk), mlflow-serve (the same model behind
-`mlflow models serve`, side by side), explain (the worker's throughput and latency), memory
-(peak resident memory). The services they need (a PostgreSQL database with 1M transactions of
-history, Redis, a model in a temporary MLflow store) are set up on the machine's PostgreSQL and
-Redis (FRAUDSVC_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432, and
+Sections: offline (generator, batch features in polars and pandas, training), lime (LIME's
+settings by fidelity, stability and cost), http (fraudsvc web under wrk), mlflow-serve (the
+same model behind `mlflow models serve`, side by side), explain (the worker's throughput and
+latency), memory (peak resident memory). The services they need (a PostgreSQL database with 1M
+transactions of history, Redis, a model in a temporary MLflow store) are set up on the machine's
+PostgreSQL and Redis (FRAUDSVC_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432, and
 FRAUDSVC_BENCH_REDIS, default redis://127.0.0.1:6379/0), and removed at the end, even on
 failure. The HTTP sections need wrk (Debian: apt-get install wrk).
 """
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from fraudsvc.bench import comparison, explanations, lime_samples, memory, offline, storage
+from fraudsvc.bench import comparison, explanations, lime_settings, memory, offline, storage
 from fraudsvc.bench.environment import Bench
 from fraudsvc.bench.plan import SECTIONS, STACK_SECTIONS, make_plan
 from fraudsvc.bench.report import ERRORS, Report
@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             steps.append(("explain", "what-if", lambda: explanations.what_if(bench, report)))
         if "lime" in chosen:
             steps.append(
-                ("lime", "num_samples against stability", lambda: lime_samples.run(bench, report))
+                (
+                    "lime",
+                    "LIME's settings: fidelity, stability, cost",
+                    lambda: lime_settings.run(bench, report),
+                )
             )
         try:
             for name, title, step in steps:

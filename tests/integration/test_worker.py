@@ -4,6 +4,7 @@ idempotency, Redis outages, failures, the embedded worker, and a worker killed m
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from arq.constants import job_key_prefix
 
 from fraudsvc.bench.stack import PrivateRedis
 from fraudsvc.explain import explain_vector
+from fraudsvc.explain_options import LimeOptions
 from fraudsvc.jobs.payloads import job_id
 from fraudsvc.jobs.queue import connect
 from fraudsvc.jobs.worker import RunningWorker, running_worker
@@ -68,14 +70,30 @@ async def test_a_flagged_or_requested_transaction_is_explained_with_its_model(
     assert response.status_code == 200
     assert explanation["model"] == scored["model"]
     assert explanation["score"] == pytest.approx(scored["score"], abs=1e-12)
-    assert explanation["parameters"] == {"num_samples": 500, "num_features": 10, "seed": 42}
+    defaults = LimeOptions()
+    assert explanation["parameters"] == {
+        "num_samples": 500,
+        "num_features": defaults.num_features,
+        "seed": 42,
+        "discretizer": defaults.discretizer,
+        "sample_around_instance": defaults.sample_around_instance,
+        "kernel_width_factor": defaults.kernel_width_factor,
+        "stability_seeds": defaults.stability_seeds,
+    }
     assert explanation["attempts"] == 1
     assert explanation["reason"] == "all"
-    assert len(explanation["weights"]) == 10
+    assert len(explanation["weights"]) == defaults.num_features
     first = explanation["weights"][0]
-    assert set(first) == {"feature", "value", "condition", "weight"}
+    assert set(first) == {"feature", "value", "condition", "weight", "step"}
     assert first["feature"] in first["condition"]
     assert 0 <= explanation["predict_ms"] <= explanation["duration_ms"]
+    # on the log-odds: the model's output there is logit(score), and LIME's numbers are beside it
+    p = scored["score"]
+    assert explanation["target"] == "log_odds"
+    assert explanation["model_output"] == pytest.approx(math.log(p / (1 - p)), abs=1e-6)
+    assert 0.0 <= explanation["local_fit_r2"] <= 1.0
+    assert 0.0 <= explanation["stability"] <= 1.0
+    assert explanation["held_missing"] == []
 
 
 async def test_requests_are_idempotent_and_404s_say_which(
@@ -124,10 +142,11 @@ def test_the_same_vector_and_seed_give_the_same_explanation(registry_dir: Path) 
     bundle = registry.load_version(ms, ms.model_name, "1", settings.paths.model_cache_dir)
     assert bundle.path is not None
     vector = [float(v) for v in bundle.background[7]]
-    one = explain_vector(str(bundle.path), vector, 800, 10, seed=42)
-    two = explain_vector(str(bundle.path), vector, 800, 10, seed=42)
-    other = explain_vector(str(bundle.path), vector, 800, 10, seed=7)
-    for key in ("weights", "local_prediction", "intercept", "score"):
+    options = LimeOptions(num_samples=800)
+    one = explain_vector(str(bundle.path), vector, options, seed=42)
+    two = explain_vector(str(bundle.path), vector, options, seed=42)
+    other = explain_vector(str(bundle.path), vector, options, seed=7)
+    for key in ("weights", "local_prediction", "intercept", "score", "stability"):
         assert one[key] == two[key]
     assert one["weights"] != other["weights"]
     assert one["score"] == other["score"]
