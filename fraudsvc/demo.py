@@ -128,8 +128,9 @@ def _explanation_text(body: dict[str, Any]) -> list[str]:
     lines = [
         f"  transaction   {body['transaction_id']}  (model {model['name']} v{model['version']})",
         f"  score         {body['score']:.4f}   ({scale} {body['model_output']:.3f})",
-        f"  LIME ({scale}) local prediction {body['local_prediction']:.3f}   intercept "
-        f"{body['intercept']:.3f}   local fit R² {body['local_fit_r2']:.3f}   {stability}",
+        f"  LIME ({scale}) local prediction {body['local_prediction']:.3f} (error "
+        f"{body['local_error']:+.3f})   intercept {body['intercept']:.3f}   local fit R² "
+        f"{body['local_fit_r2']:.3f}   {stability}",
         f"  computed in   {body['duration_ms']:.0f} ms ({body['predict_ms']:.0f} ms in the model), "
         f"{p['num_samples']} samples, seed {p['seed']}",
         f"  weights on the {scale} (toward fraud +, toward genuine -; continuous: per step):",

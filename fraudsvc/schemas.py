@@ -188,6 +188,10 @@ class ExplanationOut(Struct):
     weights: list[ExplanationWeight] | None
     local_prediction: float | None
     """LIME's local linear model at this transaction, on the target scale."""
+    local_error: float | None
+    """local_prediction - model_output: how far LIME's local model is from the model at this
+    transaction. Far from 0 (a log-odds gap of 1 is a factor of e on the odds), the weights
+    describe the samples LIME drew around the transaction more than its own score."""
     intercept: float | None
     local_fit_r2: float | None
     """LIME's weighted R² of its local model on its samples: near 1 the weights describe the

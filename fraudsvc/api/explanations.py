@@ -44,6 +44,9 @@ def explanation_out(r: ExplanationRecord) -> ExplanationOut:
         parameters=_parameters(r) if done else None,
         weights=[ExplanationWeight(**w) for w in r.weights] if done and r.weights else None,
         local_prediction=r.local_prediction,
+        local_error=r.local_prediction - r.model_output
+        if r.local_prediction is not None and r.model_output is not None
+        else None,
         intercept=r.intercept,
         local_fit_r2=r.local_fit_r2,
         stability=r.stability,

@@ -11,17 +11,19 @@ Every vector is explained with every seed under every variant by the service's o
 process with BLAS held to one thread as in the worker's LIME processes, the variants
 interleaved vector by vector (their order rotated) so that a busy moment of the shared machine
 hits them all alike. Recorded: LIME's local R², the top five features, their Jaccard index with
-the top five of LightGBM's exact contributions (`pred_contrib`, by absolute value), wall and CPU
-time.
+the top five of LightGBM's exact contributions (`pred_contrib`, by absolute value), how far the
+local model's prediction is from the score at the transaction itself, wall and CPU time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import statistics
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import lightgbm as lgb
@@ -58,6 +60,9 @@ class Measured:
     """[seed][vector] the top five features by absolute weight."""
     exact: list[list[float]] = field(default_factory=list)
     """[seed][vector] Jaccard of the top five with pred_contrib's top five."""
+    gap: list[list[float]] = field(default_factory=list)
+    """[seed][vector] |local prediction - score|, in probability (a log-odds local prediction
+    through the logistic function): whether LIME's local model reproduces the score itself."""
     wall_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
 
@@ -78,6 +83,9 @@ class Measured:
     def stability(self, flagged: bool | None = None) -> float:
         per_vector = self.stability_per_vector()
         return statistics.fmean(per_vector[v] for v in self._vectors(flagged))
+
+    def median_gap(self) -> float:
+        return statistics.median(g for per_seed in self.gap for g in per_seed)
 
     def agreement_with_exact(self) -> float:
         return statistics.fmean(j for per_seed in self.exact for j in per_seed)
@@ -176,6 +184,14 @@ def vectors(bench: Bench, n: int, allowed: int) -> tuple[list[Vectors], float, s
 # --------------------------------------------------------------------------- measuring
 
 
+def probability_gap(result: dict[str, Any]) -> float:
+    """|local prediction - score| in probability units, whatever the target."""
+    local = float(result["local_prediction"])
+    if result["target"] == "log_odds":
+        local = 1.0 / (1.0 + math.exp(-max(-700.0, min(700.0, local))))
+    return abs(min(1.0, max(0.0, local)) - float(result["score"]))
+
+
 def exact_tops(model_dir: str, names: list[str], rows: list[list[float]]) -> list[frozenset[str]]:
     """The top five features of LightGBM's exact contributions, by absolute value."""
     booster = lgb.Booster(model_file=f"{model_dir}/model.lgb")
@@ -203,6 +219,7 @@ def measure(
             m.r2.append([])
             m.tops.append([])
             m.exact.append([])
+            m.gap.append([])
         for i, row in enumerate(vecs.rows):
             turn = i % len(variants)
             for variant in variants[turn:] + variants[:turn]:
@@ -214,4 +231,5 @@ def measure(
                 m.r2[-1].append(float(result["local_fit_r2"]))
                 m.tops[-1].append(top_features(result["weights"]))
                 m.exact[-1].append(jaccard(m.tops[-1][-1], exact[i]))
+                m.gap[-1].append(probability_gap(result))
     return out

@@ -37,6 +37,8 @@ class Study:
     flagged_share: float
     errors: dict[int, float]
     confirmed: dict[str, Measured]
+    confirmed_smote: dict[str, Measured]
+    smote_note: str
 
 
 def _row(m: Measured) -> list[str]:
@@ -44,6 +46,7 @@ def _row(m: Measured) -> list[str]:
         f"{m.median_r2():.3f}",
         f"{m.stability():.3f}",
         f"{m.agreement_with_exact():.3f}",
+        f"{m.median_gap():.3f}",
         f"{m.ms():.1f}",
         f"{m.cpu():.1f}",
         f"{quality(m.median_r2(), m.stability()):.3f}",
@@ -67,6 +70,7 @@ def write(report: Report, section: str, s: Study) -> None:
             "median local R²",
             f"top-{TOP} agreement across seeds",
             f"top-{TOP} Jaccard with pred_contrib",
+            "median gap to the score",
             "ms / explanation",
             "CPU ms",
             "quality",
@@ -77,8 +81,11 @@ def write(report: Report, section: str, s: Study) -> None:
         f"interleaved. R²: median over vectors and seeds (seeds {s.seeds[0]}..{s.seeds[-1]}); "
         f"agreement across seeds: mean pairwise Jaccard of the top {TOP} features (by absolute "
         f"weight), averaged over vectors; Jaccard with pred_contrib: against the top {TOP} of "
-        "LightGBM's exact contributions; ms: median wall time, CPU ms: median CPU time (the "
-        "rules use it: another engineer's load stretches wall time); quality: mean of R² and "
+        "LightGBM's exact contributions; gap to the score: median |local prediction - score| "
+        "in probability (a log-odds prediction through the logistic function), whether the "
+        "local model reproduces the score of the transaction itself; ms: median wall time, "
+        "CPU ms: median CPU time (the rules use it: another engineer's load stretches wall "
+        "time); quality: mean of R² and "
         "agreement across seeds. R² is of the local model's own target (probability or "
         "log-odds). Kernel: width = factor x sqrt(features).",
     )
@@ -116,29 +123,35 @@ def write(report: Report, section: str, s: Study) -> None:
         f"Rule: the fewest seeds within {MAX_ERROR:g} whose cost fits the budget.",
     )
     rows = []
-    for label, m in s.confirmed.items():
-        rows.append(
-            [
-                f"{label}: {describe(m.variant.options)}",
-                f"{m.median_r2():.3f} / {m.median_r2(True):.3f} / {m.median_r2(False):.3f}",
-                f"{m.stability():.3f} / {m.stability(True):.3f} / {m.stability(False):.3f}",
-                f"{m.agreement_with_exact():.3f}",
-                f"{m.ms():.1f}",
-            ]
-        )
+    for model, confirmed in (("served", s.confirmed), ("SMOTE", s.confirmed_smote)):
+        for label, m in confirmed.items():
+            rows.append(
+                [
+                    model,
+                    f"{label}: {describe(m.variant.options)}",
+                    f"{m.median_r2():.3f} / {m.median_r2(True):.3f} / {m.median_r2(False):.3f}",
+                    f"{m.stability():.3f} / {m.stability(True):.3f} / {m.stability(False):.3f}",
+                    f"{m.agreement_with_exact():.3f}",
+                    f"{m.median_gap():.3f}",
+                    f"{m.ms():.1f}",
+                ]
+            )
     c_f = sum(s.confirm.flagged)
     report.table(
         section,
         f"Confirmation on unseen vectors ({c_f} flagged + {len(s.confirm.flagged) - c_f} allowed)",
         [
+            "model",
             "setting",
             "median R² (all / flagged / allowed)",
             f"top-{TOP} agreement (all / flagged / allowed)",
             "Jaccard with pred_contrib",
+            "median gap to the score",
             "ms / explanation",
         ],
         rows,
-        "The second set of vectors, never used to choose.",
+        f"The second set of vectors, never used to choose; served: {s.model}; SMOTE: "
+        f"{s.smote_note}.",
     )
     if s.current != s.final:
         report.note(
@@ -154,12 +167,14 @@ def write(report: Report, section: str, s: Study) -> None:
         "budget_ms": s.budget_ms,
         "final": dataclasses.asdict(s.final),
         "stability_seed_errors": s.errors,
+        "smote": s.smote_note,
         "settings": [
             {
                 "options": dataclasses.asdict(o),
                 "r2": m.r2,
                 "tops": [[sorted(t) for t in per_seed] for per_seed in m.tops],
                 "exact": m.exact,
+                "gap": m.gap,
                 "wall_ms": m.wall_ms,
                 "cpu_ms": m.cpu_ms,
             }

@@ -91,6 +91,9 @@ async def test_a_flagged_or_requested_transaction_is_explained_with_its_model(
     p = scored["score"]
     assert explanation["target"] == "log_odds"
     assert explanation["model_output"] == pytest.approx(math.log(p / (1 - p)), abs=1e-6)
+    assert explanation["local_error"] == pytest.approx(
+        explanation["local_prediction"] - explanation["model_output"]
+    )
     assert 0.0 <= explanation["local_fit_r2"] <= 1.0
     assert 0.0 <= explanation["stability"] <= 1.0
     assert explanation["held_missing"] == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fraudsvc.bench.explanations import percentile
-from fraudsvc.bench.lime_measure import Measured, Variant
+from fraudsvc.bench.lime_measure import Measured, Variant, probability_gap
 from fraudsvc.bench.lime_rules import (
     best,
     budget_ms,
@@ -112,6 +112,14 @@ def test_measured_stability_is_per_vector_across_seeds() -> None:
     assert m.stability() == pytest.approx(0.75)
     assert m.stability(flagged=True) == pytest.approx(0.5)
     assert m.median_r2(flagged=False) == 0.5
+
+
+def test_the_gap_to_the_score_is_in_probability_whatever_the_target() -> None:
+    log_odds = {"target": "log_odds", "local_prediction": 0.0, "score": 0.2}
+    assert probability_gap(log_odds) == pytest.approx(0.3)  # logistic(0) = 0.5
+    assert probability_gap(log_odds | {"local_prediction": 1e6}) == pytest.approx(0.8)
+    probability = {"target": "probability", "local_prediction": 1.4, "score": 0.9}
+    assert probability_gap(probability) == pytest.approx(0.1)  # clipped to 1
 
 
 def test_around_varies_one_axis_at_a_time_without_repeating_the_base() -> None:
