@@ -118,18 +118,26 @@ async def _explanation_of_a_flagged(demo: Demo, report: ReplayReport) -> dict[st
 
 
 def _explanation_text(body: dict[str, Any]) -> list[str]:
-    model = body["model"]
+    model, p = body["model"], body["parameters"]
+    scale = "log-odds" if body["target"] == "log_odds" else "probability"
+    stability = (
+        f"top-5 stability {body['stability']:.2f} over {p['stability_seeds']} more seed(s)"
+        if body["stability"] is not None
+        else "no stability seeds"
+    )
     lines = [
         f"  transaction   {body['transaction_id']}  (model {model['name']} v{model['version']})",
-        f"  score         {body['score']:.4f}   LIME local prediction "
-        f"{body['local_prediction']:.4f}   intercept {body['intercept']:.4f}   "
-        f"local fit R² {body['local_fit_r2']:.3f}",
+        f"  score         {body['score']:.4f}   ({scale} {body['model_output']:.3f})",
+        f"  LIME ({scale}) local prediction {body['local_prediction']:.3f} (error "
+        f"{body['local_error']:+.3f})   intercept {body['intercept']:.3f}   local fit R² "
+        f"{body['local_fit_r2']:.3f}   {stability}",
         f"  computed in   {body['duration_ms']:.0f} ms ({body['predict_ms']:.0f} ms in the model), "
-        f"{body['parameters']['num_samples']} samples, seed {body['parameters']['seed']}",
-        "  weights (toward fraud +, toward genuine -):",
+        f"{p['num_samples']} samples, seed {p['seed']}",
+        f"  weights on the {scale} (toward fraud +, toward genuine -; continuous: per step):",
     ]
     for w in body["weights"]:
-        lines.append(f"    {w['weight']:+.4f}  {w['condition']:<46} (value {w['value']:.4g})")
+        step = f"  per {w['step']:.4g}" if w.get("step") is not None else ""
+        lines.append(f"    {w['weight']:+.4f}  {w['condition']:<46}{step}")
     return lines
 
 

@@ -321,15 +321,29 @@ class ExplanationWeight(Struct):
     feature: str
     value: float
     condition: str
-    """LIME's discretised condition, e.g. `amount_over_customer_mean_30d > 2.10`."""
+    """What the weight is for: the value itself (`amount = 57.9`) for a continuous feature
+    without a discretizer and for a categorical feature, else LIME's bin of the value
+    (`0.00 < terminal_risk_7d <= 0.10`)."""
     weight: float
-    """Weight of the condition in LIME's local linear model of the fraud probability."""
+    """Weight in LIME's local linear model of the target (see ExplanationOut.target): with a
+    `step`, the change of the target per `step` of the feature near this transaction; without,
+    the effect of the condition holding."""
+    step: float | None = None
+    """For a continuous feature without a discretizer: one standard deviation of the feature in
+    the model's background sample, the unit of its weight. None otherwise."""
 
 
 class ExplanationParameters(Struct):
     num_samples: int
     num_features: int
     seed: int
+    discretizer: Literal["none", "quartile", "decile", "entropy"]
+    sample_around_instance: bool
+    """Continuous features drawn around the transaction's values (else around the means)."""
+    kernel_width_factor: float
+    """LIME's kernel width over sqrt(number of features perturbed)."""
+    stability_seeds: int
+    """Extra seeds whose explanations gave `stability` (0: none)."""
 
 
 class ExplanationOut(Struct):
@@ -343,15 +357,36 @@ class ExplanationOut(Struct):
     score: float | None
     """The model's score of the stored vector, recomputed by the explanation (equals the
     prediction's score: the explanation is of that exact model)."""
+    target: Literal["log_odds", "probability"] | None
+    """The scale of `weights`, `intercept` and `local_prediction`: the model's log-odds
+    (LightGBM's raw score, the scale of the prediction's `reasons`) or the fraud probability."""
+    model_output: float | None
+    """The model's output for this transaction on the target scale (log-odds: ln(p / (1 - p))
+    of the score), to compare with `local_prediction`."""
     parameters: ExplanationParameters | None
     weights: list[ExplanationWeight] | None
     local_prediction: float | None
+    """LIME's local linear model at this transaction, on the target scale."""
+    local_error: float | None
+    """local_prediction - model_output: how far LIME's local model is from the model at this
+    transaction. Far from 0 (a log-odds gap of 1 is a factor of e on the odds), the weights
+    describe the samples LIME drew around the transaction more than its own score."""
     intercept: float | None
     local_fit_r2: float | None
+    """LIME's weighted R² of its local model on its samples: near 1 the weights describe the
+    model's behaviour around this transaction well, near 0 they describe little of it."""
+    stability: float | None
+    """Mean Jaccard index of the top five features against explanations with
+    `parameters.stability_seeds` other seeds (1: the same five every time); None when no
+    stability seeds ran."""
+    held_missing: list[str] | None
+    """Features missing (NaN) in the stored vector: held missing in every sample, so not in the
+    weights."""
     requested_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: float | None
+    """LIME's time, stability seeds included."""
     predict_ms: float | None
     """Of duration_ms, the time spent in the model's own predictions."""
     error: str | None

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlparse
 
+from fraudsvc.explain_options import DISCRETIZERS, TARGETS, LimeOptions
+
 T = TypeVar("T")
 
 ExplainPolicy = Literal["flagged", "all", "none"]
@@ -123,10 +125,11 @@ class ExplainSettings:
     """FRAUDSVC_EXPLAIN: which scored transactions get a LIME explanation (flagged, all, none)."""
     sample_rate: float
     """FRAUDSVC_EXPLAIN_SAMPLE_RATE: share of allowed transactions also explained (by id hash)."""
-    num_samples: int
-    """FRAUDSVC_LIME_NUM_SAMPLES: LIME perturbation samples per explanation."""
-    num_features: int
-    """FRAUDSVC_LIME_NUM_FEATURES: features reported per explanation."""
+    lime: LimeOptions
+    """FRAUDSVC_LIME_NUM_SAMPLES (perturbed samples per explanation), _NUM_FEATURES (features
+    reported), _DISCRETIZER (none, quartile, decile, entropy), _SAMPLE_AROUND_INSTANCE (true,
+    false), _KERNEL_WIDTH_FACTOR (kernel width over sqrt(features)), _TARGET (log_odds,
+    probability), _STABILITY_SEEDS (extra seeds for the stability figure; 0 = off)."""
     seed: int
     """FRAUDSVC_LIME_SEED: base random seed; the same vector and seed give the same explanation."""
     processes: int
@@ -147,9 +150,9 @@ class WorkerSettings:
     """FRAUDSVC_WORKER_METRICS_PORT: port of the worker's /metrics and /healthz (0 = off)."""
     max_jobs: int
     """FRAUDSVC_WORKER_MAX_JOBS: jobs a worker runs concurrently."""
-    fold_seconds: int
+    fold_seconds: float
     """FRAUDSVC_BUCKET_FOLD_SECONDS: how often the worker folds new rows into the deferred
-    feature buckets (the terminal's); a divisor of 60."""
+    feature buckets (the terminal's)."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,15 @@ class _Reader:
 
         return self.get(name, default, parse, "must be one of " + ", ".join(options))
 
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse(value: str) -> bool:
+            lowered = value.lower()
+            if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return lowered in ("true", "1", "yes")
+
+        return self.get(name, default, parse, "must be true or false")
+
     def url(self, name: str, default: str, schemes: tuple[str, ...]) -> str:
         def parse(value: str) -> str:
             parsed = urlparse(value)
@@ -287,11 +299,22 @@ def _parse_api_keys(value: str) -> tuple[str, ...]:
     return tuple(hashes)
 
 
-def _minute_divisor(value: str) -> int:
-    number = int(value)
-    if number < 1 or 60 % number:
-        raise ValueError
-    return number
+def _lime_options(r: _Reader) -> LimeOptions:
+    d = LimeOptions()
+    return LimeOptions(
+        num_samples=r.integer("FRAUDSVC_LIME_NUM_SAMPLES", d.num_samples, 100, 100_000),
+        # LIME's forward selection below 7 features costs twice as much
+        num_features=r.integer("FRAUDSVC_LIME_NUM_FEATURES", d.num_features, 7, 100),
+        discretizer=r.choice("FRAUDSVC_LIME_DISCRETIZER", d.discretizer, DISCRETIZERS),  # type: ignore[arg-type]
+        sample_around_instance=r.boolean(
+            "FRAUDSVC_LIME_SAMPLE_AROUND_INSTANCE", d.sample_around_instance
+        ),
+        kernel_width_factor=r.number(
+            "FRAUDSVC_LIME_KERNEL_WIDTH_FACTOR", d.kernel_width_factor, 0.05, 100.0
+        ),
+        target=r.choice("FRAUDSVC_LIME_TARGET", d.target, TARGETS),  # type: ignore[arg-type]
+        stability_seeds=r.integer("FRAUDSVC_LIME_STABILITY_SEEDS", d.stability_seeds, 0, 10),
+    )
 
 
 def _read(env: Mapping[str, str]) -> Settings:
@@ -352,8 +375,7 @@ def _read_with(r: _Reader) -> Settings:
     explain = ExplainSettings(
         policy=r.choice("FRAUDSVC_EXPLAIN", "flagged", ("flagged", "all", "none")),  # type: ignore[arg-type]
         sample_rate=r.number("FRAUDSVC_EXPLAIN_SAMPLE_RATE", 0.0, 0.0, 1.0),
-        num_samples=r.integer("FRAUDSVC_LIME_NUM_SAMPLES", 2000, 100, 100_000),
-        num_features=r.integer("FRAUDSVC_LIME_NUM_FEATURES", 10, 7, 100),
+        lime=_lime_options(r),
         seed=r.integer("FRAUDSVC_LIME_SEED", 42, 0, 2**31 - 1),
         processes=r.integer("FRAUDSVC_EXPLAIN_PROCESSES", max(1, cpu - 1), 1, 256),
         max_tries=r.integer("FRAUDSVC_EXPLAIN_MAX_TRIES", 5, 1, 100),
@@ -364,13 +386,7 @@ def _read_with(r: _Reader) -> Settings:
         metrics_host=r.string("FRAUDSVC_WORKER_METRICS_HOST", "127.0.0.1"),
         metrics_port=r.integer("FRAUDSVC_WORKER_METRICS_PORT", 9101, 0, 65535),
         max_jobs=r.integer("FRAUDSVC_WORKER_MAX_JOBS", 4, 1, 1000),
-        fold_seconds=r.get(
-            "FRAUDSVC_BUCKET_FOLD_SECONDS",
-            5,
-            _minute_divisor,
-            "must be a whole number of seconds that divides 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, "
-            "20, 30 or 60)",
-        ),
+        fold_seconds=r.number("FRAUDSVC_BUCKET_FOLD_SECONDS", 5.0, 0.1, 3600.0),
     )
     telemetry = TelemetrySettings(
         log_level=r.choice(

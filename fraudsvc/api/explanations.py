@@ -39,21 +39,46 @@ def explanation_out(r: ExplanationRecord) -> ExplanationOut:
         if r.model_name and r.model_version
         else None,
         score=r.score,
-        parameters=ExplanationParameters(
-            num_samples=r.num_samples, num_features=r.num_features, seed=r.seed
-        )
-        if done and r.num_samples is not None and r.num_features is not None and r.seed is not None
-        else None,
+        target=r.target,  # type: ignore[arg-type]
+        model_output=r.model_output,
+        parameters=_parameters(r) if done else None,
         weights=[ExplanationWeight(**w) for w in r.weights] if done and r.weights else None,
         local_prediction=r.local_prediction,
+        local_error=r.local_prediction - r.model_output
+        if r.local_prediction is not None and r.model_output is not None
+        else None,
         intercept=r.intercept,
         local_fit_r2=r.local_fit_r2,
+        stability=r.stability,
+        held_missing=r.held_missing,
         requested_at=r.requested_at,
         started_at=r.started_at,
         finished_at=r.finished_at,
         duration_ms=r.duration_ms,
         predict_ms=r.predict_ms,
         error=r.error,
+    )
+
+
+def _parameters(r: ExplanationRecord) -> ExplanationParameters | None:
+    if (
+        r.num_samples is None
+        or r.num_features is None
+        or r.seed is None
+        or r.discretizer is None
+        or r.sample_around_instance is None
+        or r.kernel_width_factor is None
+        or r.stability_seeds is None
+    ):
+        return None
+    return ExplanationParameters(
+        num_samples=r.num_samples,
+        num_features=r.num_features,
+        seed=r.seed,
+        discretizer=r.discretizer,  # type: ignore[arg-type]
+        sample_around_instance=r.sample_around_instance,
+        kernel_width_factor=r.kernel_width_factor,
+        stability_seeds=r.stability_seeds,
     )
 
 
@@ -106,9 +131,11 @@ class ExplanationsController(Controller):
         summary="Read a transaction's explanation",
         description=(
             "202 with the status while the explanation is pending or running; 200 when it is "
-            "done (the weights of LIME's local model, each with the feature's value and LIME's "
-            "condition) or failed (with the error). 404 when the transaction is unknown, or when "
-            "no explanation was requested for it: the message says which."
+            "done or failed (with the error). Done: the weights of LIME's local model on the "
+            "scale named by `target` (log-odds by default, beside the model's own `model_output` "
+            "on that scale), each with the feature's value and condition, LIME's local fit (R²), "
+            "its stability across seeds, and the options it ran with. 404 when the transaction "
+            "is unknown, or when no explanation was requested for it: the message says which."
         ),
         responses={
             HTTP_202_ACCEPTED: ResponseSpec(

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from fraudsvc.db.queries import outage_guard
 from fraudsvc.db.tables import Explanation, Prediction, Transaction
+from fraudsvc.explain_options import LimeOptions
 
 OPEN = ("pending", "running")
 RequestOutcome = Literal["created", "exists", "retrying", "unknown", "not_scored"]
@@ -57,6 +58,14 @@ class ExplanationRecord:
     duration_ms: float | None
     predict_ms: float | None
     error: str | None
+    target: str | None
+    model_output: float | None
+    discretizer: str | None
+    sample_around_instance: bool | None
+    kernel_width_factor: float | None
+    stability: float | None
+    stability_seeds: int | None
+    held_missing: list[str] | None
 
 
 async def request(
@@ -147,18 +156,27 @@ async def claim(transaction_id: str) -> int | None:
 
 
 async def finish(
-    transaction_id: str, result: dict[str, Any], num_samples: int, num_features: int, seed: int
+    transaction_id: str, result: dict[str, Any], options: LimeOptions, seed: int
 ) -> bool:
-    """Store the explanation; False if another run already finished it (nothing changes)."""
+    """Store the explanation with the options and seed it ran with; False if another run
+    already finished it (nothing changes)."""
     now = datetime.now(UTC)
     async with outage_guard():
         rows = await (
             Explanation.update(
                 {
                     Explanation.status: "done",
-                    Explanation.num_samples: num_samples,
-                    Explanation.num_features: num_features,
+                    Explanation.num_samples: options.num_samples,
+                    Explanation.num_features: options.num_features,
+                    Explanation.discretizer: options.discretizer,
+                    Explanation.sample_around_instance: options.sample_around_instance,
+                    Explanation.kernel_width_factor: options.kernel_width_factor,
+                    Explanation.stability_seeds: options.stability_seeds,
                     Explanation.seed: seed,
+                    Explanation.target: result["target"],
+                    Explanation.model_output: result["model_output"],
+                    Explanation.stability: result["stability"],
+                    Explanation.held_missing: result["held_missing"],
                     Explanation.model_name: result["model_name"],
                     Explanation.model_version: result["model_version"],
                     Explanation.weights: result["weights"],

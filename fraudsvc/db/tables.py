@@ -6,7 +6,9 @@ checks the ORM cannot express are added by the migration in raw SQL.
   the feature vector (float8[], in the spec's order) and its spec hash, reasons, correlation id.
 - labels: the current verdict per transaction (chargeback, analyst, ...); corrections update it.
 - explanations: one per prediction that the policy or a request selected; status pending ->
-  running -> done | failed, with LIME's output, timings and the error text.
+  running -> done | failed, with LIME's output (weights, local prediction and fit, on the scale
+  named by `target`), the options it ran with, its stability across seeds, the features held
+  missing, timings and the error text.
 - feature_buckets, feature_entities: the time buckets of the online features (see buckets.py),
   kept by triggers that `fraudsvc migrate` installs from the feature declaration.
 """
@@ -92,6 +94,14 @@ class Explanation(Table, tablename="explanations"):
     error = Text(null=True, default=None)
     correlation_id = Varchar(length=64, null=True, default=None)
     trace_context = Text(null=True, default=None)
+    target = Varchar(length=16, null=True, default=None)
+    model_output = DoublePrecision(null=True, default=None)
+    discretizer = Varchar(length=16, null=True, default=None)
+    sample_around_instance = Boolean(null=True, default=None)
+    kernel_width_factor = DoublePrecision(null=True, default=None)
+    stability = DoublePrecision(null=True, default=None)
+    stability_seeds = Integer(null=True, default=None)
+    held_missing = JSONB(null=True, default=None)
 
 
 class FeatureBucket(Table, tablename="feature_buckets"):

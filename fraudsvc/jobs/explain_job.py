@@ -86,14 +86,17 @@ async def _explain(state: WorkerState, job: ExplainJob) -> str:
                 state.models.version, task.model_version, task.model_name
             )
         assert bundle.path is not None
-        with span("lime", num_samples=settings.num_samples):
+        with span(
+            "lime",
+            num_samples=settings.lime.num_samples,
+            stability_seeds=settings.lime.stability_seeds,
+        ):
             result = await asyncio.get_running_loop().run_in_executor(
                 state.pool,
                 explain_vector,
                 str(bundle.path),
                 task.features,
-                settings.num_samples,
-                settings.num_features,
+                settings.lime,
                 settings.seed,
             )
         if abs(result["score"] - task.score) > SCORE_TOLERANCE:
@@ -115,9 +118,7 @@ async def _explain(state: WorkerState, job: ExplainJob) -> str:
         logger.warning("explanation attempt {} failed, retrying: {}", attempts, error)
         raise Retry(defer=backoff(attempts)) from exc
     result |= {"model_name": task.model_name, "model_version": task.model_version}
-    stored = await explanations.finish(
-        job.transaction_id, result, settings.num_samples, settings.num_features, settings.seed
-    )
+    stored = await explanations.finish(job.transaction_id, result, settings.lime, settings.seed)
     if not stored:
         return "skipped: another run finished first"
     metrics = state.metrics

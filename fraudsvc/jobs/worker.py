@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from fraudsvc.explain import warm_up
 from fraudsvc.jobs.explain_job import explain
-from fraudsvc.jobs.fold import fold_buckets
+from fraudsvc.jobs.fold import fold_forever
 from fraudsvc.jobs.payloads import EXPLAIN_FUNCTION, deserialize, serialize
 from fraudsvc.jobs.queue import ExplainQueue, connect
 from fraudsvc.jobs.state import WorkerState
@@ -123,14 +123,6 @@ def build_worker(state: WorkerState, *, burst: bool = False) -> Worker:
         ],
         cron_jobs=[
             cron(
-                fold_buckets,
-                name=f"fold:{settings.redis.queue_name}",
-                second=set(range(0, 60, settings.worker.fold_seconds)),
-                run_at_startup=True,
-                unique=True,
-                timeout=es.job_timeout_seconds,
-            ),
-            cron(
                 sweep,
                 # arq's unique cron job id is `<name>:<time>`: without the queue in it, the
                 # installs sharing a Redis would share it, and each slot's sweep would run in
@@ -197,6 +189,10 @@ async def running_worker(
         )
         running = RunningWorker(worker=build_worker(state), state=state)
         running.task = asyncio.create_task(running.supervise(), name="arq-worker")
+        folding = asyncio.create_task(
+            fold_forever(metrics, settings.worker.fold_seconds), name="bucket-fold"
+        )
+        stack.push_async_callback(stop_loop, folding)
         logger.info(
             "worker started: queue {}, {} LIME process(es), {} job(s) at a time",
             settings.redis.queue_name,

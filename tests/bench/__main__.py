@@ -1,13 +1,13 @@
 """`python -m tests.bench [--repeat N] [--only SECTION ...] [--quick]`: run the benchmarks and
 write data/reports/bench.{json,md}.
 
-Sections: offline (generator, batch features in polars and pandas, training), lime (num_samples
-against stability), http (fraudsvc web under wrk), mlflow-serve (the same model behind
-`mlflow models serve`, side by side), volume (a terminal with a million transactions in its
-window against a quiet one, and one hot merchant at 300 requests/s), explain (the worker's
-throughput and latency), memory (peak resident memory), storage (bytes per row).
-The services they need (a PostgreSQL database with 1M transactions of history, Redis, a model
-in a temporary MLflow store) are set up on the machine's PostgreSQL and Redis
+Sections: offline (generator, batch features in polars and pandas, training), lime (LIME's
+settings by fidelity, stability and cost), http (fraudsvc web under wrk), mlflow-serve (the
+same model behind `mlflow models serve`, side by side), volume (a terminal with a million
+transactions in its window against a quiet one, and one hot merchant at 300 requests/s),
+explain (the worker's throughput and latency), memory (peak resident memory), storage (bytes
+per row). The services they need (a PostgreSQL database with 1M transactions of history, Redis,
+a model in a temporary MLflow store) are set up on the machine's PostgreSQL and Redis
 (FRAUDSVC_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432, and
 FRAUDSVC_BENCH_REDIS, default redis://127.0.0.1:6379/0), and removed at the end, even on
 failure. The HTTP sections need wrk (Debian: apt-get install wrk).
@@ -30,7 +30,7 @@ from fraudsvc.telemetry.logs import setup_logging
 from tests.bench import (
     comparison,
     explanations,
-    lime_samples,
+    lime_settings,
     memory,
     offline,
     storage,
@@ -126,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
             steps.append(("explain", "what-if", lambda: explanations.what_if(bench, report)))
         if "lime" in chosen:
             steps.append(
-                ("lime", "num_samples against stability", lambda: lime_samples.run(bench, report))
+                (
+                    "lime",
+                    "LIME's settings: fidelity, stability, cost",
+                    lambda: lime_settings.run(bench, report),
+                )
             )
         try:
             for name, title, step in steps:

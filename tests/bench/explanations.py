@@ -16,6 +16,7 @@ from this run's database and queue first, so that each measure sees only its own
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import statistics
 import time
@@ -26,6 +27,7 @@ import httpx
 
 from tests.bench import procstat
 from tests.bench.environment import Bench, BenchError
+from tests.bench.lime_measure import describe
 from tests.bench.load import Target, fraudsvc_target, pools_for, run_level
 from tests.bench.report import Figure, Report
 
@@ -261,8 +263,9 @@ def run(bench: Bench, report: Report) -> None:
     processes = bench.settings.explain.processes
     print(
         f"  worker up: {processes} LIME process(es), {bench.settings.worker.max_jobs} jobs at a "
-        f"time, {bench.settings.explain.num_samples} samples; {purged} open explanation(s) "
-        "of earlier sections dropped",
+        f"time, {describe(bench.settings.explain.lime)}, "
+        f"{bench.settings.explain.lime.stability_seeds} stability seed(s); {purged} open "
+        "explanation(s) of earlier sections dropped",
         flush=True,
     )
     measured = throughput(bench, target)
@@ -358,7 +361,8 @@ def run(bench: Bench, report: Report) -> None:
                 "LIME time per explanation (median)",
                 "ms",
                 [statistics.median(durations)],
-                f"{len(durations)} explanations, num_samples {bench.settings.explain.num_samples}",
+                f"{len(durations)} explanations, {describe(bench.settings.explain.lime)}, with "
+                f"{bench.settings.explain.lime.stability_seeds} stability seed(s)",
             ),
         )
         report.add(
@@ -376,7 +380,7 @@ def run(bench: Bench, report: Report) -> None:
         "cpu_ms": measured.cpu_ms,
         "processes": processes,
         "max_jobs": bench.settings.worker.max_jobs,
-        "num_samples": bench.settings.explain.num_samples,
+        "lime": dataclasses.asdict(bench.settings.explain.lime),
         "purged_open_explanations": purged,
         "pid": worker.pid,
     }
@@ -384,8 +388,9 @@ def run(bench: Bench, report: Report) -> None:
         SECTION,
         "The worker runs as `fraudsvc worker` with the defaults: FRAUDSVC_EXPLAIN_PROCESSES = "
         f"cores - 1 = {processes} LIME process(es), FRAUDSVC_WORKER_MAX_JOBS = "
-        f"{bench.settings.worker.max_jobs}, FRAUDSVC_LIME_NUM_SAMPLES = "
-        f"{bench.settings.explain.num_samples}. Throughput: explanations requested through "
+        f"{bench.settings.worker.max_jobs}, LIME: {describe(bench.settings.explain.lime)}, "
+        f"{bench.settings.explain.lime.stability_seeds} stability seed(s) (each explanation "
+        "runs LIME that many more times). Throughput: explanations requested through "
         "POST /v1/transactions/{id}/explanation for stored predictions without one, all at "
         "once, timed from the first request to the last row marked done (polled every "
         f"{POLL_SECONDS:g} s). Latency: finished_at - requested_at of the explanations the "

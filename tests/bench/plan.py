@@ -32,8 +32,17 @@ class Plan:
     model_rounds: int
     """Boosting rounds at most for the served model (early stopping picks fewer)."""
     lime_vectors: int
+    """Flagged vectors in each of the lime section's two sets (study, confirmation)."""
+    lime_allowed: int
+    """Allowed vectors in each set."""
     lime_seeds: int
     lime_samples: tuple[int, ...]
+    lime_kernel_widths: tuple[float, ...]
+    """Kernel width factors tried (width = factor x sqrt(features); LIME's default 0.75)."""
+    lime_k_seeds: int
+    """Seeds per vector for the study of the stability seeds."""
+    lime_max_k: int
+    """Most stability seeds considered (the seeds after them are the reference)."""
     rates: tuple[float, ...]
     load_seconds: float
     """Duration of each wrk run."""
@@ -61,8 +70,12 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
             data=SMALL,
             model_rounds=150,
             lime_vectors=6,
+            lime_allowed=2,
             lime_seeds=3,
-            lime_samples=(250, 500, 1000, 2000, 5000),
+            lime_samples=(500, 1000, 2000, 5000),
+            lime_kernel_widths=(0.5, 0.75, 1.5, 3.0),
+            lime_k_seeds=8,
+            lime_max_k=3,
             rates=(100.0, 200.0, 300.0, 400.0),
             load_seconds=3.0,
             warmup_seconds=2.0,
@@ -78,8 +91,12 @@ def make_plan(quick: bool, repeat: int | None) -> Plan:
         data=MILLION,
         model_rounds=1000,
         lime_vectors=30,
+        lime_allowed=6,
         lime_seeds=5,
-        lime_samples=(250, 500, 1000, 2000, 5000),
+        lime_samples=(500, 1000, 2000, 5000),
+        lime_kernel_widths=(0.25, 0.5, 0.75, 1.5, 3.0),
+        lime_k_seeds=12,
+        lime_max_k=4,
         rates=(100.0, 200.0, 300.0, 400.0),
         load_seconds=10.0,
         warmup_seconds=5.0,

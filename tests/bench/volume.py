@@ -128,7 +128,7 @@ async def lost_updates(database_url: str, terminal: str) -> dict[str, int]:
         )
         async with connection.transaction():
             await connection.execute(
-                "CREATE TEMP TABLE fresh (LIKE feature_buckets) ON COMMIT DROP"
+                "CREATE TEMP TABLE fresh (LIKE feature_buckets INCLUDING ALL) ON COMMIT DROP"
             )
             horizon = await connection.fetchval(
                 "SELECT horizon FROM feature_entities WHERE name = $1", entity.name

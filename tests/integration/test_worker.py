@@ -4,6 +4,7 @@ idempotency, Redis outages, failures, the embedded worker, and a worker killed m
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import pytest
 from arq.constants import job_key_prefix
 
 from fraudsvc.explain import explain_vector
+from fraudsvc.explain_options import LimeOptions
 from fraudsvc.jobs.payloads import job_id
 from fraudsvc.jobs.queue import connect
 from fraudsvc.jobs.worker import RunningWorker, running_worker
@@ -68,14 +70,33 @@ async def test_a_flagged_or_requested_transaction_is_explained_with_its_model(
     assert response.status_code == 200
     assert explanation["model"] == scored["model"]
     assert explanation["score"] == pytest.approx(scored["score"], abs=1e-12)
-    assert explanation["parameters"] == {"num_samples": 500, "num_features": 10, "seed": 42}
+    defaults = LimeOptions()
+    assert explanation["parameters"] == {
+        "num_samples": 500,
+        "num_features": defaults.num_features,
+        "seed": 42,
+        "discretizer": defaults.discretizer,
+        "sample_around_instance": defaults.sample_around_instance,
+        "kernel_width_factor": defaults.kernel_width_factor,
+        "stability_seeds": defaults.stability_seeds,
+    }
     assert explanation["attempts"] == 1
     assert explanation["reason"] == "all"
-    assert len(explanation["weights"]) == 10
+    assert len(explanation["weights"]) == defaults.num_features
     first = explanation["weights"][0]
-    assert set(first) == {"feature", "value", "condition", "weight"}
+    assert set(first) == {"feature", "value", "condition", "weight", "step"}
     assert first["feature"] in first["condition"]
     assert 0 <= explanation["predict_ms"] <= explanation["duration_ms"]
+    # on the log-odds: the model's output there is logit(score), and LIME's numbers are beside it
+    p = scored["score"]
+    assert explanation["target"] == "log_odds"
+    assert explanation["model_output"] == pytest.approx(math.log(p / (1 - p)), abs=1e-6)
+    assert explanation["local_error"] == pytest.approx(
+        explanation["local_prediction"] - explanation["model_output"]
+    )
+    assert 0.0 <= explanation["local_fit_r2"] <= 1.0
+    assert 0.0 <= explanation["stability"] <= 1.0
+    assert explanation["held_missing"] == []
 
 
 async def test_requests_are_idempotent_and_404s_say_which(
@@ -124,10 +145,11 @@ def test_the_same_vector_and_seed_give_the_same_explanation(registry_dir: Path) 
     bundle = registry.load_version(ms, ms.model_name, "1", settings.paths.model_cache_dir)
     assert bundle.path is not None
     vector = [float(v) for v in bundle.background[7]]
-    one = explain_vector(str(bundle.path), vector, 800, 10, seed=42)
-    two = explain_vector(str(bundle.path), vector, 800, 10, seed=42)
-    other = explain_vector(str(bundle.path), vector, 800, 10, seed=7)
-    for key in ("weights", "local_prediction", "intercept", "score"):
+    options = LimeOptions(num_samples=800)
+    one = explain_vector(str(bundle.path), vector, options, seed=42)
+    two = explain_vector(str(bundle.path), vector, options, seed=42)
+    other = explain_vector(str(bundle.path), vector, options, seed=7)
+    for key in ("weights", "local_prediction", "intercept", "score", "stability"):
         assert one[key] == two[key]
     assert one["weights"] != other["weights"]
     assert one["score"] == other["score"]
@@ -253,6 +275,7 @@ async def test_a_worker_killed_mid_job_leaves_exactly_one_explanation_each(
         database_url,
         FRAUDSVC_EXPLAIN="all",
         FRAUDSVC_LIME_NUM_SAMPLES="20000",  # about half a second a job: there is a middle
+        FRAUDSVC_LIME_STABILITY_SEEDS="0",  # (each stability seed would add as much again)
         FRAUDSVC_EXPLAIN_PROCESSES="1",
         FRAUDSVC_JOB_TIMEOUT_SECONDS="4",  # arq hands a crashed job on after 4 + 10 s
     )
@@ -291,6 +314,9 @@ async def test_a_worker_killed_mid_job_leaves_exactly_one_explanation_each(
             )
         finally:
             await connection.close()
+            if first.poll() is None:  # a step that failed above must leave no worker behind
+                os.killpg(first.pid, signal.SIGKILL)
+                first.wait()
     assert len(rows) == len(bodies)
     assert {d["status"] for d in done} == {"done"}
     assert max(r["attempts"] for r in rows) == 2  # the interrupted one ran again, once
@@ -370,3 +396,46 @@ async def test_installs_sharing_a_redis_never_share_a_sweep_job(
     async with running_service(first), worker_for(first) as a, worker_for(second) as b:
         names = {a.worker.cron_jobs[0].name, b.worker.cron_jobs[0].name}
     assert len(names) == 2
+
+
+async def test_the_worker_folds_new_rows_into_the_deferred_buckets(
+    registry_dir: Path, database_url: str
+) -> None:
+    """A live payment leaves the terminal's buckets alone; the worker's fold brings them up to a
+    minute ago, and the lag gauge says how far behind they are."""
+    settings = Settings.from_env(
+        service_env(registry_dir, database_url, FRAUDSVC_BUCKET_FOLD_SECONDS="0.2", **FAST_LIME)
+    )
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(
+            "UPDATE feature_entities SET horizon = now() - interval '1 hour' "
+            "WHERE horizon IS NOT NULL"
+        )
+        before = await connection.fetchval(
+            "SELECT horizon FROM feature_entities WHERE name = 'terminal'"
+        )
+        terminal = "T-fold-" + os.urandom(3).hex()
+        at = before + (await connection.fetchval("SELECT interval '10 minutes'"))
+        async with running_service(settings) as client:
+            body = tx(terminal_id=terminal, timestamp=at.isoformat())
+            assert (await client.post("/v1/transactions", json=body)).status_code == 201
+            count = "SELECT count(*) FROM feature_buckets WHERE entity = 'terminal' AND key = $1"
+            assert await connection.fetchval(count, terminal) == 0  # above the horizon
+            async with worker_for(settings) as running:
+                for _ in range(100):
+                    if await connection.fetchval(count, terminal) == 3:
+                        break
+                    await asyncio.sleep(0.1)
+                exposition = running.state.metrics.render([])[0].decode()
+        folded = await connection.fetchval(count, terminal)  # a day, an hour and a minute
+        after = await connection.fetchval(
+            "SELECT extract(epoch FROM now() - horizon) FROM feature_entities "
+            "WHERE name = 'terminal'"
+        )
+    finally:
+        await connection.close()
+    assert folded == 3
+    assert 55 <= float(after) <= 120  # a minute behind, as FOLD_LAG says
+    assert 'fraudsvc_bucket_folded_total{entity="terminal"}' in exposition
+    assert 'fraudsvc_bucket_horizon_lag_seconds{entity="terminal"}' in exposition

@@ -1,8 +1,9 @@
-"""The benchmark's pure parts: /metrics arithmetic, LIME stability and the num_samples rule,
-percentiles, profile areas, the /metrics scraper, and the report's Markdown."""
+"""The benchmark's pure parts: /metrics arithmetic, LIME's measures and the rules that choose its
+settings, percentiles, profile areas, the /metrics scraper, and the report's Markdown."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import math
 import threading
@@ -11,14 +12,20 @@ from pathlib import Path
 
 import pytest
 
+from fraudsvc.explain_options import LimeOptions
 from tests.bench.explanations import percentile
-from tests.bench.lime_samples import (
-    Setting,
+from tests.bench.lime_measure import Measured, Variant, probability_gap
+from tests.bench.lime_rules import (
+    best,
     budget_ms,
+    choose_k,
     jaccard,
+    mean_abs_error,
     mean_pairwise_jaccard,
     recommend,
+    seed_estimates,
 )
+from tests.bench.lime_settings import SHIPPED, around, next_base
 from tests.bench.load import Clock, parse_metrics, stage_means
 from tests.bench.plan import make_plan
 from tests.bench.profiled import area
@@ -85,15 +92,94 @@ def test_jaccard_of_top_feature_sets() -> None:
     assert mean_pairwise_jaccard([a]) == 1.0
 
 
-def test_setting_stability_is_per_vector_across_seeds() -> None:
-    s = Setting(1000)
-    s.ranked = [  # [seed][vector] features, heaviest first
-        [["a", "b", "c"], ["x", "y", "z"]],
-        [["a", "b", "d"], ["x", "y", "z"]],
-    ]
-    assert s.stability(k=2) == [1.0, 1.0]
-    assert s.stability(k=3) == pytest.approx([0.5, 1.0])
-    assert s.top1_share() == 1.0
+def sets(*names: str) -> list[frozenset[str]]:
+    return [frozenset(n) for n in names]
+
+
+def measured(
+    options: LimeOptions, axis: str, r2: float, tops: list[list[frozenset[str]]]
+) -> Measured:
+    m = Measured(Variant(axis, repr(options), options), flagged=[True] * len(tops[0]))
+    m.r2 = [[r2] * len(tops[0]) for _ in tops]
+    m.tops = tops
+    return m
+
+
+def test_measured_stability_is_per_vector_across_seeds() -> None:
+    m = measured(SHIPPED, "base", 0.5, [sets("abc", "xyz"), sets("abd", "xyz")])
+    m.flagged = [True, False]
+    assert m.stability_per_vector() == pytest.approx([0.5, 1.0])
+    assert m.stability() == pytest.approx(0.75)
+    assert m.stability(flagged=True) == pytest.approx(0.5)
+    assert m.median_r2(flagged=False) == 0.5
+
+
+def test_the_gap_to_the_score_is_in_probability_whatever_the_target() -> None:
+    log_odds = {"target": "log_odds", "local_prediction": 0.0, "score": 0.2}
+    assert probability_gap(log_odds) == pytest.approx(0.3)  # logistic(0) = 0.5
+    assert probability_gap(log_odds | {"local_prediction": 1e6}) == pytest.approx(0.8)
+    probability = {"target": "probability", "local_prediction": 1.4, "score": 0.9}
+    assert probability_gap(probability) == pytest.approx(0.1)  # clipped to 1
+
+
+def test_around_varies_one_axis_at_a_time_without_repeating_the_base() -> None:
+    variants = around(SHIPPED, widths=(0.75, 3.0), sizes=(1000, 2000))
+    assert variants[0].axis == "base"
+    assert variants[0].options == SHIPPED
+    assert len({v.options for v in variants}) == len(variants)
+    for v in variants[1:]:
+        changed = {
+            f for f in ("discretizer", "sample_around_instance", "target", "kernel_width_factor",
+                        "num_samples")
+            if getattr(v.options, f) != getattr(SHIPPED, f)
+        }  # fmt: skip
+        assert 1 <= len(changed) <= 2  # continuous sampling changes discretizer and sampling
+    assert {v.axis for v in variants} == {
+        "base",
+        "representation",
+        "target",
+        "kernel width",
+        "num_samples",
+    }
+
+
+def test_the_next_base_takes_the_best_value_of_each_axis() -> None:
+    same = [sets("abcde"), sets("abcde")]
+    half = [sets("abcde"), sets("abcxy")]
+    continuous = dataclasses.replace(SHIPPED, discretizer="none")
+    log_odds = dataclasses.replace(SHIPPED, target="log_odds")
+    wide = dataclasses.replace(SHIPPED, kernel_width_factor=3.0)
+    runs = {
+        "base": measured(SHIPPED, "base", 0.1, half),
+        "continuous": measured(continuous, "representation", 0.3, same),
+        "log-odds": measured(log_odds, "target", 0.3, half),
+        "wide": measured(wide, "kernel width", 0.105, half),  # within the noise: not taken
+    }
+    chosen = next_base(SHIPPED, runs)
+    assert chosen == dataclasses.replace(SHIPPED, discretizer="none", target="log_odds")
+
+
+def test_best_keeps_the_base_unless_beaten_by_the_margin() -> None:
+    assert best({"base": 0.50, "x": 0.505}, "base", min_gain=0.01) == "base"
+    assert best({"base": 0.50, "x": 0.52}, "base", min_gain=0.01) == "x"
+
+
+def test_stability_seed_estimates_against_the_reference_seeds() -> None:
+    # seed 0 is shown; seeds 1-2 estimate; seeds 3-4 are the reference
+    tops = [sets("abcde"), sets("abcde"), sets("abcxy"), sets("abcde"), sets("abcxy")]
+    one, reference = seed_estimates(tops, k=1, reference_from=3)
+    assert one == [1.0]
+    assert reference == pytest.approx([(1 + 3 / 7) / 2])
+    two, _ = seed_estimates(tops, k=2, reference_from=3)
+    assert two == reference
+    assert mean_abs_error(two, reference) == 0.0
+
+
+def test_choose_k_takes_the_fewest_seeds_that_estimate_well_within_budget() -> None:
+    errors = {1: 0.15, 2: 0.08, 3: 0.05}
+    assert choose_k(errors, cost_ms=10.0, budget=100.0) == 2
+    assert choose_k(errors, cost_ms=40.0, budget=100.0) == 1  # 2 seeds would cost 120 ms
+    assert choose_k(errors, cost_ms=60.0, budget=100.0) == 0  # not even one fits
 
 
 def test_budget_follows_the_flagged_load() -> None:
@@ -160,7 +246,9 @@ def test_quick_plan_is_small_and_full_plan_is_a_million_rows() -> None:
     # rows grow with customer-days: about 1M rows against 214k
     assert full.data.customers * full.data.days >= 4 * quick.data.customers * quick.data.days
     assert make_plan(False, 5).repeat == 5
-    assert set(full.lime_samples) == {250, 500, 1000, 2000, 5000}
+    assert set(full.lime_samples) == {500, 1000, 2000, 5000}
+    assert 0.75 in full.lime_kernel_widths
+    assert full.lime_k_seeds > full.lime_max_k + 1  # seeds left over for the reference
 
 
 def test_report_markdown_has_targets_figures_tables_and_notes(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudsvc.explain_options import LimeOptions
 from fraudsvc.settings import Settings, SettingsError, hash_api_key
 
 
@@ -54,6 +55,12 @@ def test_data_dir_moves_every_derived_path(tmp_path: Path) -> None:
         ("LOG_LEVEL", "LOUD"),
         ("FRAUDSVC_API_KEYS", "short"),
         ("FRAUDSVC_API_KEYS", "sha256:xyz"),
+        ("FRAUDSVC_LIME_NUM_FEATURES", "5"),
+        ("FRAUDSVC_LIME_DISCRETIZER", "median"),
+        ("FRAUDSVC_LIME_SAMPLE_AROUND_INSTANCE", "maybe"),
+        ("FRAUDSVC_LIME_KERNEL_WIDTH_FACTOR", "0"),
+        ("FRAUDSVC_LIME_TARGET", "logit"),
+        ("FRAUDSVC_LIME_STABILITY_SEEDS", "11"),
     ],
 )
 def test_a_bad_value_names_the_variable(name: str, value: str) -> None:
@@ -76,3 +83,32 @@ def test_api_keys_are_held_hashed_and_never_shown() -> None:
     assert s.api.api_key_hashes == (hash_api_key("first-secret-key"), hash_api_key("second-key-00"))
     assert "first-secret-key" not in repr(s)
     assert hash_api_key("first-secret-key") not in repr(s)
+
+
+def test_lime_defaults_are_the_options_the_benchmark_chose() -> None:
+    assert Settings.from_env({}).explain.lime == LimeOptions()
+
+
+def test_every_lime_option_has_its_variable() -> None:
+    s = Settings.from_env(
+        {
+            "FRAUDSVC_LIME_NUM_SAMPLES": "2000",
+            "FRAUDSVC_LIME_NUM_FEATURES": "8",
+            "FRAUDSVC_LIME_DISCRETIZER": "Quartile",
+            "FRAUDSVC_LIME_SAMPLE_AROUND_INSTANCE": "false",
+            "FRAUDSVC_LIME_KERNEL_WIDTH_FACTOR": "1.5",
+            "FRAUDSVC_LIME_TARGET": "probability",
+            "FRAUDSVC_LIME_STABILITY_SEEDS": "0",
+            "FRAUDSVC_LIME_SEED": "7",
+        }
+    )
+    assert s.explain.lime == LimeOptions(
+        num_samples=2000,
+        num_features=8,
+        discretizer="quartile",
+        sample_around_instance=False,
+        kernel_width_factor=1.5,
+        target="probability",
+        stability_seeds=0,
+    )
+    assert s.explain.seed == 7
