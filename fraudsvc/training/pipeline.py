@@ -255,7 +255,10 @@ def train(settings: Settings, opt: TrainOptions) -> TrainResult:
             feature_spec=decl.to_dict(),
             feature_hash=decl.hash,
             thresholds=threshold_meta,
-            feature_reference={n: build_reference(x_fit[:, i]) for i, n in enumerate(names)},
+            feature_reference={
+                n: build_reference(x_fit[:, i], categorical=n in decl.categorical)
+                for i, n in enumerate(names)
+            },
             score_reference=build_reference(valid_scores),
             training={
                 "source": source,

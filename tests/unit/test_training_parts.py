@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import msgspec
 import numpy as np
 import polars as pl
 import pytest
 
 from fraudsvc.decision import Thresholds, decide
-from fraudsvc.model.reference import build_reference, psi
+from fraudsvc.model.reference import Reference, build_reference, psi
 from fraudsvc.training.metrics import card_precision
 from fraudsvc.training.split import SplitError, SplitOptions, plan_split
 from fraudsvc.training.thresholds import choose_thresholds
@@ -110,3 +111,41 @@ def test_psi_is_zero_on_the_reference_and_grows_with_shift() -> None:
     assert psi(ref, rng.normal(1, 1, 20_000)) > 0.2
     binary = build_reference(np.r_[np.zeros(900), np.ones(100)])
     assert psi(binary, np.r_[np.zeros(500), np.ones(500)]) > 0.2
+
+
+def test_categorical_drift_is_a_change_in_category_shares() -> None:
+    rng = np.random.default_rng(2)
+    channels = rng.choice([0.0, 1.0, 2.0, 3.0, 4.0], p=[0.4, 0.4, 0.15, 0.03, 0.02], size=20_000)
+    ref = build_reference(channels, categorical=True)
+    assert ref.kind == "categorical"
+    assert ref.categories == [0.0, 1.0, 2.0, 3.0, 4.0]
+    same = rng.choice([0.0, 1.0, 2.0, 3.0, 4.0], p=[0.4, 0.4, 0.15, 0.03, 0.02], size=20_000)
+    assert psi(ref, same) < 0.01
+    more_online = rng.choice(
+        [0.0, 1.0, 2.0, 3.0, 4.0], p=[0.25, 0.25, 0.45, 0.03, 0.02], size=5_000
+    )
+    assert psi(ref, more_online) > 0.2
+    unseen = np.full(5_000, 9.0)  # a code the reference never saw lands in "the others"
+    assert psi(ref, unseen) > 1.0
+
+
+def test_a_field_sent_less_often_is_drift_through_the_missing_share() -> None:
+    rng = np.random.default_rng(3)
+    counts = rng.integers(1, 5, size=20_000).astype(float)
+    counts[rng.random(20_000) < 0.8] = np.nan  # 80 % card-present: no device
+    ref = build_reference(counts)
+    assert ref.missing
+    stable = counts.copy()
+    rng.shuffle(stable)
+    assert psi(ref, stable) < 0.01
+    fewer_devices = counts.copy()
+    fewer_devices[rng.random(20_000) < 0.9] = np.nan
+    assert psi(ref, fewer_devices) > 0.05
+
+
+def test_a_reference_of_an_older_model_reads_as_before() -> None:
+    old = msgspec.json.decode(
+        b'{"edges": [1.0, 2.0], "proportions": [0.2, 0.5, 0.3]}', type=Reference
+    )
+    assert not old.missing
+    assert psi(old, np.array([0.5, 1.5, 1.6, 1.7, 1.8, 3.0, 3.1, 3.2, 0.9, 1.1])) < 0.01
