@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from hypothesis import strategies as st
 
 from fraudsvc.contract import check_frame
 from fraudsvc.features import DECLARATION, Declaration, Span, SpanValue, online_vector
@@ -22,6 +23,19 @@ from fraudsvc.transaction import OPTIONAL_FIELDS, Transaction
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
 Row = tuple[str, datetime, str, str, float, int]
+
+# the payment attributes of a random row: few values, so that pairs of fields repeat, and often
+# missing (a card-present payment has no device or IP)
+payment_attributes = st.fixed_dictionaries(
+    {
+        "device_id": st.sampled_from([None, "D1", "D2"]),
+        "ip": st.sampled_from([None, "10.0.0.1", "2001:db8::1"]),
+        "merchant_category": st.sampled_from([None, "5411", "5732"]),
+        "channel": st.sampled_from([None, "ecommerce", "contactless"]),
+        "card_country": st.sampled_from([None, "FR", "DE"]),
+        "merchant_country": st.sampled_from([None, "FR", "GB"]),
+    }
+)
 
 
 def frame(rows: list[Row], extra: list[dict[str, Any]] | None = None) -> pl.DataFrame:

@@ -3,7 +3,18 @@
 The Handbook's baseline (amount, weekend, night; the customer's count and mean amount over 1 h,
 1, 7 and 30 days, the time since the customer's previous transaction and the amount against the
 customer's 30-day mean; the terminal's count and fraud share over 1, 7 and 30 days ending a
-label delay back).
+label delay back), and what the payment's attributes add, each for a fraud pattern:
+
+- the channel and the merchant category, as categories: card-not-present fraud and cash-out
+  concentrate in a few of them;
+- cross-border (card and merchant countries differ): stolen cards are used abroad;
+- the customer's transactions with this device, with this IP, and in this merchant category
+  over 30 days, this one included: 1 means a device, an IP or a kind of shop new to the card,
+  the classic sign of a taken-over card. Counts over a pair of fields are exact in buckets;
+  "distinct devices of a card" would need a sketch, so it is not declared.
+
+A transaction without the field (a card-present payment has no device) gets a missing value,
+which LightGBM reads as missing.
 """
 
 from __future__ import annotations
@@ -12,7 +23,9 @@ from fraudsvc.features.declaration import (
     DAY,
     HOUR,
     Amount,
+    Category,
     Declaration,
+    Differs,
     Entity,
     Feature,
     Night,
@@ -69,4 +82,24 @@ BASELINE = Declaration(
     features=tuple(baseline_features()),
     label_delay=LABEL_DELAY,
 )
-DECLARATION = BASELINE
+
+ATTRIBUTE_ENTITIES = (
+    Entity("customer_device", ("customer_id", "device_id")),
+    Entity("customer_ip", ("customer_id", "ip")),
+    Entity("customer_mcc", ("customer_id", "merchant_category")),
+)
+ATTRIBUTE_FEATURES: tuple[Feature, ...] = (
+    Category("channel", field="channel"),
+    Category("merchant_category", field="merchant_category"),
+    Differs("cross_border", left="card_country", right="merchant_country"),
+    Window("customer_device_nb_tx_30d", "customer_device", "count", 30 * DAY),
+    Window("customer_ip_nb_tx_30d", "customer_ip", "count", 30 * DAY),
+    Window("customer_mcc_nb_tx_30d", "customer_mcc", "count", 30 * DAY),
+)
+
+DECLARATION = Declaration(
+    version=2,
+    entities=(*BASE_ENTITIES, *ATTRIBUTE_ENTITIES),
+    features=(*baseline_features(), *ATTRIBUTE_FEATURES),
+    label_delay=LABEL_DELAY,
+)

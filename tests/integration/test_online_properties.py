@@ -30,7 +30,9 @@ from fraudsvc.features import DECLARATION, batch_features, feature_matrix, onlin
 from fraudsvc.resources import open_database
 from fraudsvc.settings import Settings
 from tests.raw_windows import TRUNCATE, raw_spans
-from tests.timeline import T0, assert_same_vectors, frame, transaction
+from tests.timeline import T0, assert_same_vectors, frame, payment_attributes, transaction
+
+Drawn = list[tuple[int, str, str, float, int, dict[str, str | None]]]
 
 DAY, HOUR, MINUTE = 86_400, 3_600, 60
 WINDOWS = [HOUR, DAY, 7 * DAY, 8 * DAY, 14 * DAY, 30 * DAY, 37 * DAY]
@@ -50,7 +52,7 @@ rows = st.lists(
         st.sampled_from(["T1", "T2"]),
         st.sampled_from([0.0, 0.01, 9.99, 10.0, 57.3, 250.0, 999_999.99]),
         st.sampled_from([0, 0, 0, 1]),
-        st.sampled_from([None, "D1", "D2"]),
+        payment_attributes,
     ),
     min_size=1,
     max_size=30,
@@ -74,13 +76,12 @@ folds = st.lists(
 Fold = tuple[int, tuple[str, int, int]]
 
 
-def timeline(drawn: list[tuple[int, str, str, float, int, str | None]]) -> pl.DataFrame:
+def timeline(drawn: Drawn) -> pl.DataFrame:
     base = [
         (f"x{i:03d}", T0 + timedelta(microseconds=us), c, t, a, f)
         for i, (us, c, t, a, f, _) in enumerate(drawn)
     ]
-    extra = [{"device_id": d, "channel": "ecommerce" if d else None} for *_, d in drawn]
-    return frame(base, extra)
+    return frame(base, [dict(extra) for *_, extra in drawn])
 
 
 async def write_like_production(
@@ -199,7 +200,7 @@ async def check(
 @given(rows, corrections, folds)
 def test_bucketed_windows_equal_the_raw_definition_and_the_batch_path(
     clean_database: str,
-    drawn: list[tuple[int, str, str, float, int, str | None]],
+    drawn: Drawn,
     fixes: list[tuple[int, str]],
     moves: list[Fold],
 ) -> None:

@@ -17,6 +17,7 @@ from fraudsvc.features import DECLARATION, batch_features, feature_matrix
 from fraudsvc.model import registry
 from fraudsvc.training.evaluate import backtest
 from fraudsvc.training.pipeline import TrainOptions, train
+from fraudsvc.training.report import summary
 from tests.conftest import SettingsFactory
 
 pytestmark = pytest.mark.slow
@@ -45,6 +46,19 @@ def test_trained_model_is_registered_and_the_champion_scores_identically(
     test_rows = batch_features(frame).filter(result.plan.test.mask())
     scores = bundle.booster.predict(feature_matrix(test_rows))
     np.testing.assert_array_equal(scores, result.test_scores)
+
+    # the payment attributes' features beat the Handbook's five-field baseline on the same split
+    assert result.lift is not None
+    gain = result.lift.of(result.model)
+    assert gain["average_precision"] > 0.02
+    text = summary(result)
+    assert "baseline only" in text
+    assert f"{gain['average_precision']:+.4f}" in text
+    run = registry.client(ms).get_run(result.run_id)
+    assert run.data.metrics["lift_test_average_precision"] == pytest.approx(
+        gain["average_precision"]
+    )
+    assert "baseline_features_test_average_precision" in run.data.metrics
 
 
 def test_a_failing_gate_registers_nothing(make_settings: SettingsFactory, small_data: Path) -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fraudsvc.features import DECLARATION, batch_features, feature_matrix
 from fraudsvc.features.default import CUSTOMER_WINDOWS, TERMINAL_WINDOWS
-from tests.timeline import T0, assert_same_vectors, frame, reference_vector
+from tests.timeline import T0, assert_same_vectors, frame, payment_attributes, reference_vector
 
 DAY = 86_400
 EDGES = [0, 1, 3_600, 3_599, 3_601, DAY, DAY - 1, DAY + 1, 7 * DAY, 8 * DAY, 30 * DAY, 37 * DAY]
@@ -30,26 +30,29 @@ rows = st.lists(
         st.sampled_from(["T1", "T2"]),
         st.sampled_from([0.0, 0.01, 9.99, 10.0, 57.3, 250.0, 999_999.99]),
         st.sampled_from([0, 0, 0, 1]),
+        payment_attributes,
     ),
     min_size=1,
     max_size=30,
 )
+Drawn = list[tuple[int, str, str, float, int, dict[str, str | None]]]
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def timeline(drawn: list[tuple[int, str, str, float, int]]) -> pl.DataFrame:
+def timeline(drawn: Drawn) -> pl.DataFrame:
     return frame(
         [
             (f"x{i:03d}", T0 + timedelta(seconds=s), c, t, a, f)
-            for i, (s, c, t, a, f) in enumerate(drawn)
-        ]
+            for i, (s, c, t, a, f, _) in enumerate(drawn)
+        ],
+        [dict(extra) for *_, extra in drawn],
     )
 
 
 @EXAMPLES
 @given(rows)
 def test_batch_features_equal_the_definitions_on_any_timeline(
-    drawn: list[tuple[int, str, str, float, int]],
+    drawn: Drawn,
 ) -> None:
     df = timeline(drawn)
     batch = feature_matrix(batch_features(df))
@@ -60,7 +63,7 @@ def test_batch_features_equal_the_definitions_on_any_timeline(
 @EXAMPLES
 @given(rows, st.data())
 def test_no_label_younger_than_the_delay_changes_a_feature(
-    drawn: list[tuple[int, str, str, float, int]], data: st.DataObject
+    drawn: Drawn, data: st.DataObject
 ) -> None:
     df = timeline(drawn)
     i = data.draw(st.integers(min_value=0, max_value=df.height - 1))

@@ -18,7 +18,7 @@ DAY = 86_400.0
 
 def features_of(df: pl.DataFrame, tx: str) -> dict[str, float]:
     out = batch_features(df).filter(pl.col("transaction_id") == tx)
-    return {n: float(out[n][0]) for n in DECLARATION.names}
+    return {n: float(out[n][0]) for n in BASELINE.names}
 
 
 @pytest.fixture
@@ -153,3 +153,49 @@ def test_a_declaration_this_code_cannot_compute_says_why() -> None:
     assert any("terminal_risk_1d" in p and "label delay" in p for p in problems)
     assert any("entity odd" in p for p in problems)
     assert any(p.startswith("feature r:") for p in problems)
+
+
+def test_the_payment_attributes_features_on_a_taken_over_card() -> None:
+    """A card's usual device, then a new device from abroad: first use counts 1, the usual one
+    counts up; a card-present payment has no device (missing); categories are fixed codes."""
+    df = frame(
+        [
+            ("usual1", at(0), "C1", "T1", 20.0, 0),
+            ("usual2", at(days=1), "C1", "T2", 25.0, 0),
+            ("new", at(days=2), "C1", "T3", 900.0, 1),
+            ("shop", at(days=2, hours=1), "C1", "T4", 15.0, 0),
+            ("late", at(days=40), "C1", "T2", 25.0, 0),
+        ],
+        [
+            {"device_id": "D1", "ip": "10.0.0.1", "channel": "ecommerce",
+             "merchant_category": "5411", "card_country": "FR", "merchant_country": "FR"},
+            {"device_id": "D1", "ip": "10.0.0.1", "channel": "ecommerce",
+             "merchant_category": "5411", "card_country": "FR", "merchant_country": "FR"},
+            {"device_id": "D9", "ip": "203.0.113.9", "channel": "ecommerce",
+             "merchant_category": "5732", "card_country": "FR", "merchant_country": "GB"},
+            {"channel": "card_present", "merchant_category": "5411", "card_country": "FR"},
+            {"device_id": "D1", "ip": "10.0.0.1", "channel": "ecommerce",
+             "merchant_category": "5411", "card_country": "FR", "merchant_country": "FR"},
+        ],
+    )  # fmt: skip
+    out = batch_features(df).select("transaction_id", *DECLARATION.names)
+    f = {row["transaction_id"]: row for row in out.iter_rows(named=True)}
+    assert f["usual2"]["customer_device_nb_tx_30d"] == 2.0
+    assert f["usual2"]["customer_ip_nb_tx_30d"] == 2.0
+    assert f["new"]["customer_device_nb_tx_30d"] == 1.0  # a device new to the card
+    assert f["new"]["customer_ip_nb_tx_30d"] == 1.0
+    assert f["new"]["customer_mcc_nb_tx_30d"] == 1.0  # first electronics purchase
+    assert f["shop"]["customer_mcc_nb_tx_30d"] == 3.0  # groceries: usual1, usual2 and this
+    assert f["late"]["customer_device_nb_tx_30d"] == 1.0  # the earlier uses are 38 days back
+    assert f["new"]["cross_border"] == 1.0
+    assert f["usual1"]["cross_border"] == 0.0
+    assert f["shop"]["cross_border"] is None  # no merchant country: missing
+    assert f["shop"]["customer_device_nb_tx_30d"] is None  # card present: no device
+    assert f["new"]["channel"] == 2.0  # position in the contract's channel list
+    assert f["shop"]["channel"] == 0.0
+    assert f["new"]["merchant_category"] == 5732.0
+    assert_same_vectors(
+        feature_matrix(out),
+        np.array([reference_vector(df, i) for i in range(df.height)]),
+        DECLARATION.names,
+    )
