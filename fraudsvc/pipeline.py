@@ -51,6 +51,12 @@ class Scored:
     explain_reason: str | None = None
 
 
+def opens_case(decision: str, settings: Settings) -> bool:
+    """A review decision opens a case in the analysts' queue; a block one when the setting
+    asks (blocked payments are refused already; reviewing them finds the false positives)."""
+    return decision == "review" or (decision == "block" and settings.review.blocked_cases)
+
+
 def explanation_url(transaction_id: str) -> str:
     return f"/v1/transactions/{transaction_id}/explanation"
 
@@ -172,6 +178,11 @@ class Scorer:
                     reasons=None if reasons is None else [asdict(r) for r in reasons],
                     correlation_id=correlation_id,
                     explain_reason=explain,
+                    model_decision=decision,
+                    decided_by="model",
+                    ruleset_version=None,
+                    rule_hits=None,
+                    open_case=opens_case(decision, self.settings),
                     # the sweep re-sends a pending job with the trace it came from
                     trace_context=None
                     if explain is None

@@ -156,6 +156,12 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class ReviewSettings:
+    blocked_cases: bool
+    """FRAUDSVC_REVIEW_BLOCKED: block decisions open a review case too (review ones always do)."""
+
+
+@dataclass(frozen=True)
 class TelemetrySettings:
     log_level: str
     """LOG_LEVEL: DEBUG, INFO, WARNING, ERROR."""
@@ -177,6 +183,7 @@ class Settings:
     explain: ExplainSettings
     worker: WorkerSettings
     telemetry: TelemetrySettings
+    review: ReviewSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -396,6 +403,7 @@ def _read_with(r: _Reader) -> Settings:
         monitor_window=r.integer("FRAUDSVC_MONITOR_WINDOW", 5000, 100, 1_000_000),
         monitor_interval_seconds=r.number("FRAUDSVC_MONITOR_INTERVAL_SECONDS", 30.0, 1.0, 86400.0),
     )
+    review = ReviewSettings(blocked_cases=r.boolean("FRAUDSVC_REVIEW_BLOCKED", False))
     if r.problems:
         raise SettingsError(r.problems)
     return Settings(
@@ -407,4 +415,5 @@ def _read_with(r: _Reader) -> Settings:
         explain=explain,
         worker=worker,
         telemetry=telemetry,
+        review=review,
     )

@@ -140,14 +140,20 @@ WITH tx AS (
 ), p AS (
     INSERT INTO predictions (transaction_id, score, decision, threshold_review, threshold_block,
                              model_name, model_version, feature_hash, features, reasons,
-                             correlation_id, created_at)
-    SELECT transaction_id, $14, $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, now() FROM tx
+                             correlation_id, created_at, model_decision, decided_by,
+                             ruleset_version, rule_hits)
+    SELECT transaction_id, $14, $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, now(),
+           $26, $27, $28, $29::jsonb FROM tx
     RETURNING transaction_id, created_at
 ), e AS (
     INSERT INTO explanations (transaction_id, status, reason, attempts, method, requested_at,
                               correlation_id, trace_context)
     SELECT transaction_id, 'pending', $24::varchar, 0, 'lime', now(), $23, $25 FROM p
     WHERE $24::varchar IS NOT NULL
+    RETURNING transaction_id
+), c AS (
+    INSERT INTO review_cases (transaction_id, opened_at)
+    SELECT transaction_id, created_at FROM p WHERE $30::boolean
     RETURNING transaction_id
 )
 SELECT p.created_at FROM p
@@ -216,6 +222,11 @@ async def insert_prediction(new: NewPrediction) -> datetime | None:
         new.correlation_id,
         new.explain_reason,
         new.trace_context,
+        new.model_decision,
+        new.decided_by,
+        new.ruleset_version,
+        None if new.rule_hits is None else msgspec.json.encode(new.rule_hits).decode(),
+        new.open_case,
     )
     return created
 
@@ -229,6 +240,7 @@ SELECT t.transaction_id, t.ts, t.customer_id, t.terminal_id, t.amount_minor, t.c
        t.attributes, t.received_at,
        p.score, p.decision, p.threshold_review, p.threshold_block, p.model_name, p.model_version,
        p.feature_hash, p.features, p.reasons, p.correlation_id, p.created_at, d.names,
+       p.model_decision, p.decided_by, p.ruleset_version, p.rule_hits, l.labelled_by,
        e.status AS explanation_status,
        l.is_fraud, l.source, l.labelled_at, l.updated_at AS label_updated_at
 FROM transactions AS t
@@ -251,6 +263,7 @@ async def fetch_transaction(transaction_id: str) -> StoredTransaction | None:
             source=row["source"],
             labelled_at=row["labelled_at"],
             updated_at=row["label_updated_at"],
+            labelled_by=row["labelled_by"],
         )
     prediction = None
     if row["score"] is not None:
@@ -268,6 +281,10 @@ async def fetch_transaction(transaction_id: str) -> StoredTransaction | None:
             created_at=row["created_at"],
             explanation_status=row["explanation_status"],
             feature_names=None if row["names"] is None else list(row["names"]),
+            model_decision=row["model_decision"],
+            decided_by=row["decided_by"],
+            ruleset_version=row["ruleset_version"],
+            rule_hits=None if row["rule_hits"] is None else msgspec.json.decode(row["rule_hits"]),
         )
     return StoredTransaction(
         body=transaction_from(row),

@@ -34,6 +34,14 @@ class PredictionFields:
     features: list[float]
     reasons: list[dict[str, Any]] | None
     correlation_id: str
+    model_decision: str
+    """The model's own decision (score against thresholds), before the rules."""
+    decided_by: str
+    """'model', or the id of the live rule that decided."""
+    ruleset_version: int | None
+    """The live ruleset version evaluated (None: no ruleset was live)."""
+    rule_hits: list[dict[str, Any]] | None
+    """Every live and shadow rule that fired (or failed), with the values it read."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class NewPrediction(PredictionFields):
     """Why an explanation is due (flagged, sampled, all) or None: no pending row is written."""
     trace_context: str | None = None
     """W3C trace context (JSON) kept with the pending explanation, for jobs the sweep sends."""
+    open_case: bool = False
+    """Open a review case in the same write (a review decision, or a block one by setting)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class StoredLabel:
     source: str
     labelled_at: datetime
     updated_at: datetime
+    labelled_by: str | None = None
+    """The analyst who gave the verdict (analyst labels)."""
 
 
 @dataclass(frozen=True)

@@ -153,10 +153,14 @@ async def test_a_lost_race_across_processes_writes_nothing(
             reasons=None,
             correlation_id="late",
             explain_reason="flagged",
+            model_decision="block",
+            decided_by="model",
+            ruleset_version=None,
+            rule_hits=None,
         )
         assert await queries.insert_prediction(late) is None
         again = await queries.fetch_transaction(body["transaction_id"])
-    assert again == stored
+    assert repr(again) == repr(stored)  # the same row (repr: the vector holds NaN)
 
 
 async def test_a_failing_write_leaves_nothing_half_written(
@@ -178,6 +182,10 @@ async def test_a_failing_write_leaves_nothing_half_written(
             reasons=None,
             correlation_id="c",
             explain_reason="flagged",
+            model_decision="block",
+            decided_by="model",
+            ruleset_version=None,
+            rule_hits=None,
         )
         with pytest.raises(asyncpg.exceptions.CheckViolationError):
             await queries.insert_prediction(broken)
