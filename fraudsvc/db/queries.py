@@ -301,21 +301,26 @@ LABEL_SQL = """
 WITH known AS (
     SELECT transaction_id FROM transactions WHERE transaction_id = $1
 ), up AS (
-    INSERT INTO labels (transaction_id, is_fraud, source, labelled_at, updated_at)
-    SELECT transaction_id, $2, $3, now(), now() FROM known
+    INSERT INTO labels (transaction_id, is_fraud, source, labelled_at, updated_at, labelled_by)
+    SELECT transaction_id, $2, $3, now(), now(), $4 FROM known
     ON CONFLICT (transaction_id) DO UPDATE
-        SET is_fraud = EXCLUDED.is_fraud, source = EXCLUDED.source, updated_at = now()
+        SET is_fraud = EXCLUDED.is_fraud, source = EXCLUDED.source, updated_at = now(),
+            labelled_by = EXCLUDED.labelled_by
         WHERE labels.is_fraud IS DISTINCT FROM EXCLUDED.is_fraud
            OR labels.source IS DISTINCT FROM EXCLUDED.source
+           OR labels.labelled_by IS DISTINCT FROM EXCLUDED.labelled_by
     RETURNING (xmax = 0) AS inserted
 )
 SELECT (SELECT count(*) FROM known) AS known, (SELECT inserted FROM up) AS inserted
 """
 
 
-async def upsert_label(transaction_id: str, is_fraud: bool, source: str) -> LabelOutcome | None:
-    """Record a verdict; None when the transaction is unknown. Repeats change nothing."""
-    row = await _run("fetchrow", LABEL_SQL, transaction_id, is_fraud, source)
+async def upsert_label(
+    transaction_id: str, is_fraud: bool, source: str, labelled_by: str | None = None
+) -> LabelOutcome | None:
+    """Record a verdict (the label API and the analysts' pages both come here); None when the
+    transaction is unknown. Repeats change nothing. `labelled_by` names the analyst."""
+    row = await _run("fetchrow", LABEL_SQL, transaction_id, is_fraud, source, labelled_by)
     if row["known"] == 0:
         return None
     if row["inserted"] is None:

@@ -1,0 +1,189 @@
+"""Named lists in the database: definitions, entries, and the rows the in-memory lists load.
+
+Values are stored in their canonical form (`fraudsvc.rules.values.normalise`), so the database
+and the in-memory lookup agree. Every change writes its audit row in the same transaction, and a
+statement trigger notifies `fraudsvc_rules`, so every web process reloads its lists within a
+second (`fraudsvc.rules.live`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from fraudsvc.db import audit
+from fraudsvc.db.engine import DB, DatabaseUnavailable
+from fraudsvc.db.queries import fetch_many, outage_guard
+from fraudsvc.rules.lists import ListEntry
+from fraudsvc.rules.schema import ListKind
+from fraudsvc.rules.values import normalise
+
+
+@dataclass(frozen=True)
+class ListInfo:
+    name: str
+    kind: ListKind
+    description: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    entries: int
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    value: str
+    reason: str = ""
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    value: str
+    reason: str
+    source: str
+    added_by: str
+    added_at: datetime
+    expires_at: datetime | None
+
+
+def _pool() -> asyncpg.Pool:
+    if DB.pool is None:
+        raise DatabaseUnavailable("the database pool is not open")
+    return DB.pool
+
+
+async def define(name: str, kind: ListKind, description: str, actor: str) -> str:
+    """Create a list, or update its description; 'created', 'updated' or 'unchanged'. The kind
+    of an existing list cannot change (its entries and the rules that use it rely on it)."""
+    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(
+            "SELECT kind, description FROM lists WHERE name = $1 FOR UPDATE", name
+        )
+        if row is not None and row["kind"] != kind:
+            raise ValueError(
+                f"list @{name} holds {row['kind']} values; a list's kind cannot change "
+                "(create another list)"
+            )
+        if row is not None and row["description"] == description:
+            return "unchanged"
+        await connection.execute(
+            "INSERT INTO lists (name, kind, description, created_by) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description, "
+            "updated_at = now()",
+            name,
+            kind,
+            description,
+            actor,
+        )
+        outcome = "created" if row is None else "updated"
+        await audit.record(
+            connection,
+            actor,
+            f"list.{outcome}",
+            f"list:{name}",
+            {"kind": kind, "description": description},
+        )
+        return outcome
+
+
+async def info(name: str) -> ListInfo | None:
+    rows = await fetch_many(
+        "SELECT l.name, l.kind, l.description, l.created_at, l.created_by, l.updated_at, "
+        "(SELECT count(*) FROM list_entries AS e WHERE e.list_name = l.name) AS entries "
+        "FROM lists AS l WHERE l.name = $1",
+        name,
+    )
+    return None if not rows else ListInfo(**dict(rows[0]))
+
+
+async def all_lists() -> list[ListInfo]:
+    rows = await fetch_many(
+        "SELECT l.name, l.kind, l.description, l.created_at, l.created_by, l.updated_at, "
+        "(SELECT count(*) FROM list_entries AS e WHERE e.list_name = l.name) AS entries "
+        "FROM lists AS l ORDER BY l.name"
+    )
+    return [ListInfo(**dict(r)) for r in rows]
+
+
+async def entries_of(name: str, limit: int = 1000, after: str = "") -> list[StoredEntry]:
+    rows = await fetch_many(
+        "SELECT value, reason, source, added_by, added_at, expires_at FROM list_entries "
+        "WHERE list_name = $1 AND value > $2 ORDER BY value LIMIT $3",
+        name,
+        after,
+        limit,
+    )
+    return [StoredEntry(**dict(r)) for r in rows]
+
+
+async def add(name: str, entries: Sequence[NewEntry], source: str, actor: str) -> tuple[int, int]:
+    """Add or replace entries (values normalised for the list's kind; ValueError names a bad
+    one); returns (added, changed)."""
+    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+        kind = await connection.fetchval("SELECT kind FROM lists WHERE name = $1", name)
+        if kind is None:
+            raise LookupError(f"no list @{name}: create it first (PUT /v1/lists/{name})")
+        rows = [
+            (name, normalise(kind, e.value), e.reason, source, actor, e.expires_at) for e in entries
+        ]
+        result = await connection.fetch(
+            "INSERT INTO list_entries AS le (list_name, value, reason, source, added_by, "
+            "expires_at) SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::text[], "
+            "$4::varchar[], $5::varchar[], $6::timestamptz[]) "
+            "ON CONFLICT (list_name, value) DO UPDATE SET reason = EXCLUDED.reason, "
+            "source = EXCLUDED.source, added_by = EXCLUDED.added_by, added_at = now(), "
+            "expires_at = EXCLUDED.expires_at "
+            "WHERE (le.reason, le.source, le.expires_at) IS DISTINCT FROM "
+            "(EXCLUDED.reason, EXCLUDED.source, EXCLUDED.expires_at) "
+            "RETURNING (xmax = 0) AS inserted, value",
+            *[list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 6,
+        )
+        added = sum(1 for r in result if r["inserted"])
+        changed = len(result) - added
+        if result:
+            await connection.execute("UPDATE lists SET updated_at = now() WHERE name = $1", name)
+            await audit.record(
+                connection,
+                actor,
+                "list.entries_added",
+                f"list:{name}",
+                [{"value": r["value"], "new": r["inserted"]} for r in result],
+            )
+        return added, changed
+
+
+async def remove(name: str, value: str, actor: str) -> bool:
+    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+        kind = await connection.fetchval("SELECT kind FROM lists WHERE name = $1", name)
+        if kind is None:
+            raise LookupError(f"no list @{name}")
+        canonical = normalise(kind, value)
+        status = await connection.execute(
+            "DELETE FROM list_entries WHERE list_name = $1 AND value = $2", name, canonical
+        )
+        removed = bool(status == "DELETE 1")
+        if removed:
+            await connection.execute("UPDATE lists SET updated_at = now() WHERE name = $1", name)
+            await audit.record(
+                connection, actor, "list.entry_removed", f"list:{name}", {"value": canonical}
+            )
+        return removed
+
+
+async def snapshot_rows() -> tuple[dict[str, ListKind], list[tuple[str, ListEntry]]]:
+    """Every list's kind and every entry: what the in-memory lists are built from."""
+    kinds = {r["name"]: r["kind"] for r in await fetch_many("SELECT name, kind FROM lists")}
+    rows = await fetch_many(
+        "SELECT list_name, value, reason, source, added_by, expires_at FROM list_entries"
+    )
+    return kinds, [
+        (
+            r["list_name"],
+            ListEntry(r["value"], r["reason"], r["source"], r["added_by"], r["expires_at"]),
+        )
+        for r in rows
+    ]
