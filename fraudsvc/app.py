@@ -16,8 +16,10 @@ from fraudsvc.api.docs import COMPONENTS
 from fraudsvc.api.errors import EXCEPTION_HANDLERS
 from fraudsvc.api.explanations import ExplanationsController
 from fraudsvc.api.health import healthz, readyz
+from fraudsvc.api.lists import ListsController
 from fraudsvc.api.middleware import RequestContextMiddleware
 from fraudsvc.api.openapi import StrictStructSchemaPlugin
+from fraudsvc.api.rulesets import RulesetsController, audit_trail
 from fraudsvc.api.security import ApiKeyGuard
 from fraudsvc.api.swagger import SwaggerAssets, render_plugin, static_router
 from fraudsvc.api.transactions import TransactionsController
@@ -74,13 +76,21 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             ):
                 yield
 
+    scoring_guard = ApiKeyGuard(settings.api)
+    admin_guard = ApiKeyGuard(settings.api, admin=True)
+    admin_guard.buckets = scoring_guard.buckets  # one rate limit per key across routes
     v1 = Router(
         path="/",
         route_handlers=[TransactionsController, ExplanationsController],
-        guards=[ApiKeyGuard(settings.api)],
+        guards=[scoring_guard],
+    )
+    admin = Router(
+        path="/",
+        route_handlers=[ListsController, RulesetsController, audit_trail],
+        guards=[admin_guard],
     )
     return Litestar(
-        route_handlers=[v1, healthz, readyz, metrics_route, static_router(swagger)],
+        route_handlers=[v1, admin, healthz, readyz, metrics_route, static_router(swagger)],
         lifespan=[lifespan],
         dependencies={
             "resources": Provide(_resources, sync_to_thread=False),

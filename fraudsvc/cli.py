@@ -507,6 +507,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--end", type=_date, help="last day to send")
     rp.add_argument("--no-labels", action="store_true", help="do not post fraud labels")
     rp.set_defaults(handler=cmd_replay)
+
+    from fraudsvc.cli_rules import register
+
+    register(sub)
     return parser
 
 
@@ -533,13 +537,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a clear one-line reason for the known failures
         from fraudsvc.contract import ContractError
+        from fraudsvc.db.engine import DatabaseUnavailable
         from fraudsvc.model.bundle import ModelRefused
         from fraudsvc.model.registry import RegistryUnavailable
+        from fraudsvc.rules.ruleset import RulesetRefused
         from fraudsvc.training.pipeline import TrainingError
         from fraudsvc.training.split import SplitError
 
         known = (
             ContractError,
+            DatabaseUnavailable,
+            RulesetRefused,
+            LookupError,
             ModelRefused,
             RegistryUnavailable,
             TrainingError,

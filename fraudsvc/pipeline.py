@@ -1,8 +1,10 @@
 """The request path of `POST /v1/transactions`, top to bottom.
 
     validate (msgspec, at the edge; the clock here) -> history (one read: the windows from time
-    buckets) -> features -> score -> decide -> reasons (flagged, or on request) -> persist
-    atomically (one write; triggers keep the buckets) -> enqueue after commit
+    buckets) -> features -> score -> the model's decision -> rules (every live and shadow rule
+    of the live ruleset) -> the final decision (precedence in `fraudsvc.decision`) -> reasons
+    (flagged, or on request) -> persist atomically (one write; triggers keep the buckets; a
+    review case opens) -> enqueue the explanation after commit
 
 Idempotency: a stored transaction id is answered with its stored prediction and never scored
 again; another body under the same id is a conflict. Concurrent duplicates in this process wait
@@ -18,19 +20,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from fraudsvc import scoring
 from fraudsvc.db import queries
 from fraudsvc.db.records import NewPrediction, StoredTransaction
-from fraudsvc.decision import decide
+from fraudsvc.decision import combine, decide
 from fraudsvc.errors import Conflict, NoModel
 from fraudsvc.explain_policy import explain_reason
 from fraudsvc.features import Declaration, online_vector
 from fraudsvc.model.loader import ModelHolder
+from fraudsvc.rulebook import Rulebook
+from fraudsvc.rules.ruleset import Hit, context_of, evaluate
 from fraudsvc.schemas import (
     ExplanationLink,
     ModelRef,
     PredictionOut,
     ReasonOut,
+    RuleHitOut,
     ThresholdsOut,
     TransactionIn,
 )
@@ -49,6 +56,7 @@ class Scored:
     timings: dict[str, float]
     vector: list[float] | None = None
     explain_reason: str | None = None
+    rules_evaluated: bool = False
 
 
 def opens_case(decision: str, settings: Settings) -> bool:
@@ -71,9 +79,13 @@ def prediction_out(stored: StoredTransaction) -> PredictionOut | None:
         transaction_id=stored.body.transaction_id,
         score=p.score,
         decision=p.decision,  # type: ignore[arg-type]
+        model_decision=p.model_decision,  # type: ignore[arg-type]
+        decided_by=p.decided_by,
         thresholds=ThresholdsOut(review=p.threshold_review, block=p.threshold_block),
         model=ModelRef(name=p.model_name, version=p.model_version),
         reasons=None if p.reasons is None else [ReasonOut(**r) for r in p.reasons],
+        rules=[msgspec.convert(h, RuleHitOut) for h in p.rule_hits or []],
+        ruleset_version=p.ruleset_version,
         explanation=ExplanationLink(
             status=status,  # type: ignore[arg-type]
             url=None if status == "not_requested" else explanation_url(stored.body.transaction_id),
@@ -84,10 +96,17 @@ def prediction_out(stored: StoredTransaction) -> PredictionOut | None:
 
 
 class Scorer:
-    def __init__(self, settings: Settings, models: ModelHolder, enqueue: Enqueue | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        models: ModelHolder,
+        enqueue: Enqueue | None,
+        rulebook: Rulebook | None = None,
+    ) -> None:
         self.settings = settings
         self.models = models
         self.enqueue = enqueue
+        self.rulebook = rulebook
         self._inflight: dict[str, asyncio.Future[Scored]] = {}
         self.max_skew = timedelta(seconds=settings.api.max_clock_skew_seconds)
         self._buckets_checked: set[str] = set()
@@ -154,14 +173,23 @@ class Scorer:
         with span("score", model_version=bundle.version) as scoring_span:
             score = scoring.score(bundle, vector)
             thresholds = bundle.thresholds
-            decision = decide(score, thresholds)
-            scoring_span.set_attribute("fraudsvc.decision", decision)
-            if decision != "allow" or want_reasons:
-                reasons = scoring.reasons(bundle, vector)
-            else:
-                reasons = None
-        explain = explain_reason(self.settings.explain, body.transaction_id, decision)
+            model_decision = decide(score, thresholds)
+            scoring_span.set_attribute("fraudsvc.model_decision", model_decision)
         scored = time.perf_counter()
+
+        live = self.rulebook.current if self.rulebook is not None else None
+        hits: list[Hit] = []
+        if live is not None and live.ruleset.rules:
+            with span("rules", ruleset_version=live.ruleset.version):
+                context = context_of(body, decl.names, vector, score, model_decision)
+                hits = evaluate(live.ruleset, context, live.lists.at(datetime.now(UTC)))
+        decision, decided_by = combine(model_decision, hits)
+        if decision != "allow" or model_decision != "allow" or want_reasons:
+            reasons = scoring.reasons(bundle, vector)
+        else:
+            reasons = None
+        explain = explain_reason(self.settings.explain, body.transaction_id, decision)
+        ruled = time.perf_counter()
 
         with span("persist"):
             created = await queries.insert_prediction(
@@ -178,10 +206,10 @@ class Scorer:
                     reasons=None if reasons is None else [asdict(r) for r in reasons],
                     correlation_id=correlation_id,
                     explain_reason=explain,
-                    model_decision=decision,
-                    decided_by="model",
-                    ruleset_version=None,
-                    rule_hits=None,
+                    model_decision=model_decision,
+                    decided_by=decided_by,
+                    ruleset_version=live.ruleset.version if live and live.ruleset.version else None,
+                    rule_hits=[msgspec.to_builtins(h) for h in hits] or None,
                     open_case=opens_case(decision, self.settings),
                     # the sweep re-sends a pending job with the trace it came from
                     trace_context=None
@@ -203,11 +231,15 @@ class Scorer:
             transaction_id=body.transaction_id,
             score=score,
             decision=decision,
+            model_decision=model_decision,
+            decided_by=decided_by,
             thresholds=ThresholdsOut(review=thresholds.review, block=thresholds.block),
             model=ModelRef(name=bundle.name, version=bundle.version),
             reasons=None
             if reasons is None
             else [ReasonOut(r.feature, r.value, r.contribution) for r in reasons],
+            rules=[RuleHitOut(h.id, h.action, h.mode, h.status, h.values, h.error) for h in hits],
+            ruleset_version=live.ruleset.version if live and live.ruleset.version else None,
             explanation=ExplanationLink(
                 status="pending" if explain else "not_requested",
                 url=explanation_url(body.transaction_id) if explain else None,
@@ -218,7 +250,8 @@ class Scorer:
         timings = {
             "history": read - started,
             "score": scored - read,
-            "persist": written - scored,
+            "rules": ruled - scored,
+            "persist": written - ruled,
             "enqueue": done - written,
         }
         return Scored(
@@ -227,6 +260,7 @@ class Scorer:
             timings=timings,
             vector=vector,
             explain_reason=explain,
+            rules_evaluated=bool(live and live.ruleset.rules),
         )
 
     async def _replay(self, body: Transaction) -> Scored:

@@ -20,6 +20,7 @@ from fraudsvc.jobs.payloads import ExplainJob
 from fraudsvc.jobs.queue import ExplainQueue
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.pipeline import Scorer
+from fraudsvc.rulebook import Rulebook
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.drift import DriftMonitor
 from fraudsvc.telemetry.metrics import WebMetrics
@@ -35,6 +36,7 @@ class Resources:
     scorer: Scorer
     metrics: WebMetrics
     drift: DriftMonitor
+    rulebook: Rulebook
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -79,6 +81,25 @@ async def open_queue(settings: Settings) -> AsyncIterator[ExplainQueue]:
 
 
 @asynccontextmanager
+async def open_rulebook(
+    settings: Settings, models: ModelHolder, metrics: WebMetrics
+) -> AsyncIterator[Rulebook]:
+    """The live rules and lists: loaded before the first request (so a published block rule
+    holds from the first transaction), then followed (LISTEN/NOTIFY and a poll)."""
+    rulebook = Rulebook(models, metrics, settings.api.rules_poll_seconds)
+    try:
+        await rulebook.load()
+    except Exception as exc:  # PostgreSQL down at startup: the follower retries
+        logger.warning("rules not loaded at startup ({}); retrying in the background", exc)
+    task = asyncio.create_task(rulebook.run(), name="rulebook")
+    try:
+        yield rulebook
+    finally:
+        await _cancel(task)
+        await rulebook.close()
+
+
+@asynccontextmanager
 async def open_resources(settings: Settings, metrics: WebMetrics) -> AsyncIterator[Resources]:
     """Everything the web process serves with (the worker builds its own set)."""
     async with AsyncExitStack() as stack:
@@ -99,11 +120,13 @@ async def open_resources(settings: Settings, metrics: WebMetrics) -> AsyncIterat
         drift = DriftMonitor(models, metrics, t.monitor_window, t.monitor_interval_seconds)
         drift_task = asyncio.create_task(drift.run(), name="drift-monitor")
         stack.push_async_callback(_cancel, drift_task)
+        rulebook = await stack.enter_async_context(open_rulebook(settings, models, metrics))
         yield Resources(
             settings=settings,
             models=models,
             queue=queue,
-            scorer=Scorer(settings, models, enqueue),
+            scorer=Scorer(settings, models, enqueue, rulebook),
             metrics=metrics,
             drift=drift,
+            rulebook=rulebook,
         )

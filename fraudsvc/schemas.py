@@ -230,13 +230,34 @@ class ExplanationLink(Struct):
     url: str | None
 
 
+class RuleHitOut(Struct):
+    """A rule that fired (or failed) on this transaction, with the values that made it fire."""
+
+    id: str
+    action: DecisionName
+    mode: Literal["live", "shadow"]
+    status: Literal["fired", "error"]
+    values: dict[str, Any]
+    """Every name and attribute the rule reads, and each list look-up as `@list[value]`."""
+    error: str | None = None
+
+
 class PredictionOut(Struct):
     transaction_id: str
     score: float
     decision: DecisionName
+    """The final decision: the model's, unless a live rule decided (see `decided_by`)."""
+    model_decision: DecisionName
+    """What the model alone decided (score against thresholds)."""
+    decided_by: str
+    """`model`, or the id of the live rule that decided."""
     thresholds: ThresholdsOut
     model: ModelRef
     reasons: list[ReasonOut] | None
+    rules: list[RuleHitOut]
+    """Every live and shadow rule that fired or failed (empty: none, or no live ruleset)."""
+    ruleset_version: int | None
+    """The live ruleset version evaluated (null: none was live)."""
     explanation: ExplanationLink
     correlation_id: str
     scored_at: datetime

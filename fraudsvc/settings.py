@@ -106,7 +106,15 @@ class ApiSettings:
     port: int
     """FRAUDSVC_PORT: port `fraudsvc web` binds."""
     api_key_hashes: tuple[str, ...] = field(repr=False)
-    """FRAUDSVC_API_KEYS: comma-separated keys (or `sha256:<hex>` of a key); held hashed."""
+    """FRAUDSVC_API_KEYS: comma-separated scoring keys (or `sha256:<hex>` of a key); held
+    hashed. They open scoring, reading, labels and explanations."""
+    admin_key_hashes: tuple[str, ...] = field(repr=False)
+    """FRAUDSVC_ADMIN_KEYS: comma-separated admin keys, same format: they open rules, lists and
+    their audit trail, and what a scoring key opens."""
+    rules_poll_seconds: float
+    """FRAUDSVC_RULES_POLL_SECONDS: at the latest this often, a web process reloads the live
+    ruleset and lists (a change notifies every process at once; the poll covers a lost
+    notification)."""
     rate_limit_per_second: float
     """FRAUDSVC_RATE_LIMIT_PER_SECOND: sustained requests per second per API key (0 = off)."""
     rate_limit_burst: int
@@ -374,6 +382,10 @@ def _read_with(r: _Reader) -> Settings:
         api_key_hashes=r.get(
             "FRAUDSVC_API_KEYS", (), _parse_api_keys, "must be comma-separated API keys"
         ),
+        admin_key_hashes=r.get(
+            "FRAUDSVC_ADMIN_KEYS", (), _parse_api_keys, "must be comma-separated API keys"
+        ),
+        rules_poll_seconds=r.number("FRAUDSVC_RULES_POLL_SECONDS", 30.0, 0.5, 3600.0),
         rate_limit_per_second=r.number("FRAUDSVC_RATE_LIMIT_PER_SECOND", 2000.0, 0.0, 1e6),
         rate_limit_burst=r.integer("FRAUDSVC_RATE_LIMIT_BURST", 4000, 1, 10_000_000),
         max_body_bytes=r.integer("FRAUDSVC_MAX_BODY_BYTES", 16_384, 256, 10_000_000),

@@ -105,3 +105,15 @@ def registry_dir(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> 
     result = train(settings, TrainOptions(data=small_data, resampling="none", max_rounds=80))
     assert result.promotion.alias == "champion"
     return data_dir
+
+
+@pytest.fixture
+async def no_rules_after(database_url: str) -> AsyncIterator[None]:
+    """Tests that publish rules or fill lists leave none live for the tests after them."""
+    yield
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("DELETE FROM ruleset_live")
+        await connection.execute("DELETE FROM lists")
+    finally:
+        await connection.close()

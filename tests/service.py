@@ -24,6 +24,7 @@ from fraudsvc.app import create_app
 from fraudsvc.settings import Settings
 
 API_KEY = "test-key-" + secrets.token_hex(8)
+ADMIN_KEY = "test-admin-" + secrets.token_hex(8)
 FAST_LIME = {"FRAUDSVC_LIME_NUM_SAMPLES": "500", "FRAUDSVC_EXPLAIN_PROCESSES": "1"}
 
 
@@ -46,6 +47,7 @@ def service_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, st
         "REDIS_URL": os.environ.get("FRAUDSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
         "FRAUDSVC_QUEUE_NAME": f"fraudsvc-test:{secrets.token_hex(4)}",
         "FRAUDSVC_API_KEYS": API_KEY,
+        "FRAUDSVC_ADMIN_KEYS": ADMIN_KEY,
         "FRAUDSVC_MODEL_POLL_SECONDS": "3600",
         "FRAUDSVC_DB_POOL_MIN": "1",
         "FRAUDSVC_DB_POOL_MAX": "8",

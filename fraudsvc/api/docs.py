@@ -10,7 +10,8 @@ from fraudsvc.schemas import ErrorBody
 DESCRIPTIONS = {
     400: "The body is not JSON, or not a JSON object",
     401: "Missing or invalid X-API-Key",
-    404: "Unknown transaction (the message says what is missing)",
+    403: "A scoring key on a route that needs an admin key (rules, lists, audit)",
+    404: "Unknown transaction, list or ruleset (the message says what is missing)",
     409: "The transaction id was already used for a different transaction",
     413: "The request body is larger than FRAUDSVC_MAX_BODY_BYTES",
     422: "A field breaks a rule; `field` names it and `errors` lists every problem",
@@ -32,7 +33,13 @@ COMPONENTS = Components(
             type="apiKey",
             name="X-API-Key",
             security_scheme_in="header",
-            description="One of the keys in FRAUDSVC_API_KEYS",
-        )
+            description="One of the keys in FRAUDSVC_API_KEYS (or FRAUDSVC_ADMIN_KEYS)",
+        ),
+        "AdminKey": SecurityScheme(
+            type="apiKey",
+            name="X-API-Key",
+            security_scheme_in="header",
+            description="One of the keys in FRAUDSVC_ADMIN_KEYS",
+        ),
     }
 )

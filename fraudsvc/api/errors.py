@@ -27,6 +27,7 @@ from loguru import logger
 from fraudsvc.context import current_correlation_id
 from fraudsvc.db.engine import DatabaseUnavailable
 from fraudsvc.errors import Conflict, NoModel, NotFound
+from fraudsvc.rules.ruleset import RulesetRefused
 from fraudsvc.schemas import ErrorBody, FieldError, encode
 from fraudsvc.transaction import FieldProblem
 
@@ -177,6 +178,27 @@ def on_field_problem(_: AnyRequest, exc: FieldProblem) -> Response[bytes]:
     )
 
 
+def on_rules_refused(_: AnyRequest, exc: RulesetRefused) -> Response[bytes]:
+    """A ruleset with rules that cannot be compiled: every one is named, with where."""
+    errors = [
+        FieldError(
+            field=f"rules.{p.rule}",
+            rule=p.message,
+            source="body",
+        )
+        for p in exc.problems
+    ]
+    first = exc.problems[0]
+    return error_response(
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        "rule_refused",
+        f"rule {first.rule}: {first.message}"
+        + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+        field=f"rules.{first.rule}",
+        errors=errors,
+    )
+
+
 def on_not_found(_: AnyRequest, exc: NotFound) -> Response[bytes]:
     return error_response(404, "not_found", str(exc))
 
@@ -200,5 +222,6 @@ EXCEPTION_HANDLERS = {
     Conflict: on_conflict,
     NotFound: on_not_found,
     FieldProblem: on_field_problem,
+    RulesetRefused: on_rules_refused,
     Exception: on_unexpected,
 }

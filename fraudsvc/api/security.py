@@ -1,8 +1,11 @@
-"""API keys and the per-key rate limit, as one Litestar guard on every /v1 route.
+"""API keys and the per-key rate limit, as Litestar guards on the /v1 routes.
 
-Keys are held as SHA-256 digests (FRAUDSVC_API_KEYS may even hold only digests); an incoming key
-is hashed and compared with every stored digest in constant time, so neither the key nor which
-key matched leaks through timing. Keys never reach logs or error messages.
+Two kinds of key: scoring keys (FRAUDSVC_API_KEYS) open scoring, reads, labels and
+explanations; admin keys (FRAUDSVC_ADMIN_KEYS) open those and the rules, lists and audit routes,
+where a scoring key gets 403. Keys are held as SHA-256 digests (the variables may even hold only
+digests); an incoming key is hashed and compared with every stored digest in constant time, so
+neither the key nor which key matched leaks through timing. Keys never reach logs or error
+messages; the audit trail names an admin key by the start of its digest (`key:1a2b3c4d`).
 
 The rate limit is a token bucket per key, in this process: FRAUDSVC_RATE_LIMIT_PER_SECOND tokens
 a second, FRAUDSVC_RATE_LIMIT_BURST at most. With several replicas each enforces its own share;
@@ -18,7 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
 from litestar.handlers.base import BaseRouteHandler
 
 from fraudsvc.settings import ApiSettings, hash_api_key
@@ -32,25 +39,37 @@ class _Bucket:
     updated: float
 
 
+def actor_of(digest: str) -> str:
+    """How the audit trail names a key: never the key, a prefix of its digest."""
+    return f"key:{digest[:8]}"
+
+
 class ApiKeyGuard:
-    def __init__(self, settings: ApiSettings) -> None:
-        self.digests = settings.api_key_hashes
+    """Any key opens the route (scoring or admin); `admin=True`: admin keys only."""
+
+    def __init__(self, settings: ApiSettings, admin: bool = False) -> None:
+        self.scoring = settings.api_key_hashes
+        self.admin_digests = settings.admin_key_hashes
+        self.admin = admin
         self.rate = settings.rate_limit_per_second
         self.burst = float(settings.rate_limit_burst)
         self.buckets: dict[str, _Bucket] = {}
 
-    def authenticate(self, offered: str | None) -> str:
-        """The matching key's digest; raises 401 otherwise."""
+    def authenticate(self, offered: str | None) -> tuple[str, bool]:
+        """The matching key's digest and whether it is an admin key; raises 401 otherwise."""
         if not offered:
             raise NotAuthorizedException("missing X-API-Key header")
         digest = hash_api_key(offered)
-        matched = None
-        for stored in self.digests:
+        matched, is_admin = None, False
+        for stored in self.scoring:
             if hmac.compare_digest(digest, stored):
                 matched = stored
+        for stored in self.admin_digests:
+            if hmac.compare_digest(digest, stored):
+                matched, is_admin = stored, True
         if matched is None:
             raise NotAuthorizedException("invalid API key")
-        return matched
+        return matched, is_admin
 
     def take(self, digest: str) -> None:
         """Spend one token of the key's bucket; raises 429 with Retry-After when empty."""
@@ -74,5 +93,11 @@ class ApiKeyGuard:
     async def __call__(
         self, connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
     ) -> None:
-        digest = self.authenticate(connection.headers.get(API_KEY_HEADER))
+        digest, is_admin = self.authenticate(connection.headers.get(API_KEY_HEADER))
+        if self.admin and not is_admin:
+            raise PermissionDeniedException(
+                "this key may score, read and label, but rules and lists need an admin key "
+                "(FRAUDSVC_ADMIN_KEYS)"
+            )
         self.take(digest)
+        connection.state["actor"] = actor_of(digest)

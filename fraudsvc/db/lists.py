@@ -156,6 +156,83 @@ async def add(name: str, entries: Sequence[NewEntry], source: str, actor: str) -
         return added, changed
 
 
+@dataclass(frozen=True)
+class Diff:
+    """What an import would do to a list: the file is the list's whole new content."""
+
+    added: list[NewEntry]
+    changed: list[NewEntry]
+    removed: list[str]
+
+
+async def import_diff(name: str, wanted: Sequence[NewEntry]) -> Diff:
+    """Compare a list with the entries of a file (values normalised; ValueError names a bad
+    one, or a value given twice)."""
+    kind = await _kind(name)
+    desired: dict[str, NewEntry] = {}
+    for entry in wanted:
+        value = normalise(kind, entry.value)
+        if value in desired:
+            raise ValueError(f"{entry.value!r} is in the file twice")
+        desired[value] = NewEntry(value, entry.reason, entry.expires_at)
+    current = {
+        r["value"]: (r["reason"], r["expires_at"])
+        for r in await fetch_many(
+            "SELECT value, reason, expires_at FROM list_entries WHERE list_name = $1", name
+        )
+    }
+    return Diff(
+        added=[e for v, e in desired.items() if v not in current],
+        changed=[
+            e for v, e in desired.items() if v in current and current[v] != (e.reason, e.expires_at)
+        ],
+        removed=sorted(v for v in current if v not in desired),
+    )
+
+
+async def apply_import(name: str, diff: Diff, source: str, actor: str) -> None:
+    """Apply an import's diff in one transaction, with one audit row."""
+    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+        upserts = [*diff.added, *diff.changed]
+        if upserts:
+            await connection.execute(
+                "INSERT INTO list_entries AS le (list_name, value, reason, source, added_by, "
+                "expires_at) SELECT $1, * FROM unnest($2::varchar[], $3::text[], "
+                "$4::varchar[], $5::varchar[], $6::timestamptz[]) "
+                "ON CONFLICT (list_name, value) DO UPDATE SET reason = EXCLUDED.reason, "
+                "source = EXCLUDED.source, added_by = EXCLUDED.added_by, added_at = now(), "
+                "expires_at = EXCLUDED.expires_at",
+                name,
+                [e.value for e in upserts],
+                [e.reason for e in upserts],
+                [source] * len(upserts),
+                [actor] * len(upserts),
+                [e.expires_at for e in upserts],
+            )
+        if diff.removed:
+            await connection.execute(
+                "DELETE FROM list_entries WHERE list_name = $1 AND value = ANY($2::varchar[])",
+                name,
+                diff.removed,
+            )
+        await connection.execute("UPDATE lists SET updated_at = now() WHERE name = $1", name)
+        await audit.record(
+            connection,
+            actor,
+            "list.imported",
+            f"list:{name}",
+            {"added": len(diff.added), "changed": len(diff.changed), "removed": diff.removed},
+        )
+
+
+async def _kind(name: str) -> ListKind:
+    rows = await fetch_many("SELECT kind FROM lists WHERE name = $1", name)
+    if not rows:
+        raise LookupError(f"no list @{name}: create it first")
+    kind: ListKind = rows[0]["kind"]
+    return kind
+
+
 async def remove(name: str, value: str, actor: str) -> bool:
     async with outage_guard(), _pool().acquire() as connection, connection.transaction():
         kind = await connection.fetchval("SELECT kind FROM lists WHERE name = $1", name)
@@ -174,9 +251,14 @@ async def remove(name: str, value: str, actor: str) -> bool:
         return removed
 
 
-async def snapshot_rows() -> tuple[dict[str, ListKind], list[tuple[str, ListEntry]]]:
-    """Every list's kind and every entry: what the in-memory lists are built from."""
+async def snapshot_rows(
+    entries: bool = True,
+) -> tuple[dict[str, ListKind], list[tuple[str, ListEntry]]]:
+    """Every list's kind and (unless `entries` is false) every entry: what the in-memory lists
+    are built from."""
     kinds = {r["name"]: r["kind"] for r in await fetch_many("SELECT name, kind FROM lists")}
+    if not entries:
+        return kinds, []
     rows = await fetch_many(
         "SELECT list_name, value, reason, source, added_by, expires_at FROM list_entries"
     )

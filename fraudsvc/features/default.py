@@ -89,8 +89,8 @@ ATTRIBUTE_ENTITIES = (
     Entity("customer_mcc", ("customer_id", "merchant_category")),
 )
 ATTRIBUTE_FEATURES: tuple[Feature, ...] = (
-    Category("channel", field="channel"),
-    Category("merchant_category", field="merchant_category"),
+    Category("channel_code", field="channel"),
+    Category("merchant_category_code", field="merchant_category"),
     Differs("cross_border", left="card_country", right="merchant_country"),
     Window("customer_device_nb_tx_30d", "customer_device", "count", 30 * DAY),
     Window("customer_ip_nb_tx_30d", "customer_ip", "count", 30 * DAY),

@@ -110,6 +110,38 @@ class WebMetrics(MetricSet):
             "Predictions in the window the drift gauges were computed on",
             registry=r,
         )
+        self.rule_hits = Counter(
+            "fraudsvc_rule_hits_total",
+            "Rules that fired, by rule, mode (live, shadow) and action",
+            registry=r,
+        )
+        self.rule_errors = Counter(
+            "fraudsvc_rule_errors_total",
+            "Rules that failed on a transaction (recorded, never failing the request), by rule "
+            "and mode",
+            registry=r,
+        )
+        self.rule_evaluations = Counter(
+            "fraudsvc_rule_evaluations_total",
+            "Transactions the live ruleset was evaluated on (the denominator of hit rates)",
+            registry=r,
+        )
+        self.decided_by = Counter(
+            "fraudsvc_decisions_by_total",
+            "Final decisions by who decided them: the model, or a rule (by rule id)",
+            registry=r,
+        )
+        self.ruleset_version = Gauge(
+            "fraudsvc_ruleset_live_version",
+            "The live ruleset version this process evaluates (0: none)",
+            registry=r,
+        )
+        self.live_rules = Gauge(
+            "fraudsvc_rules", "Rules of the live ruleset, by mode (live, shadow)", registry=r
+        )
+        self.list_entries = Gauge(
+            "fraudsvc_list_entries", "Entries of each list this process holds", registry=r
+        )
 
 
 class WorkerMetrics(MetricSet):

@@ -26,6 +26,9 @@ def zero(metrics: WebMetrics) -> None:
     metrics.db_errors.add({"source": "api"}, 0)
     metrics.redis_errors.add({"operation": "enqueue"}, 0)
     metrics.model_loaded.set({}, 0)
+    metrics.rule_evaluations.add({}, 0)
+    metrics.decided_by.add({"by": "model"}, 0)
+    metrics.ruleset_version.set({}, 0)
 
 
 def observe_scored(metrics: WebMetrics, scored: Scored) -> None:
@@ -36,6 +39,15 @@ def observe_scored(metrics: WebMetrics, scored: Scored) -> None:
         metrics.stage_seconds.observe({"stage": stage}, seconds)
     metrics.scores.observe({}, scored.prediction.score)
     metrics.decisions.inc({"decision": scored.prediction.decision})
+    decided_by = scored.prediction.decided_by
+    metrics.decided_by.inc({"by": decided_by if decided_by == "model" else f"rule:{decided_by}"})
+    if scored.rules_evaluated:
+        metrics.rule_evaluations.inc({})
+    for hit in scored.prediction.rules:
+        if hit.status == "error":
+            metrics.rule_errors.inc({"rule": hit.id, "mode": hit.mode})
+        else:
+            metrics.rule_hits.inc({"rule": hit.id, "mode": hit.mode, "action": hit.action})
     if scored.explain_reason is not None:
         metrics.explanations.inc({"reason": scored.explain_reason})
 

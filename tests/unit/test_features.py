@@ -191,9 +191,9 @@ def test_the_payment_attributes_features_on_a_taken_over_card() -> None:
     assert f["usual1"]["cross_border"] == 0.0
     assert f["shop"]["cross_border"] is None  # no merchant country: missing
     assert f["shop"]["customer_device_nb_tx_30d"] is None  # card present: no device
-    assert f["new"]["channel"] == 2.0  # position in the contract's channel list
-    assert f["shop"]["channel"] == 0.0
-    assert f["new"]["merchant_category"] == 5732.0
+    assert f["new"]["channel_code"] == 2.0  # position in the contract's channel list
+    assert f["shop"]["channel_code"] == 0.0
+    assert f["new"]["merchant_category_code"] == 5732.0
     assert_same_vectors(
         feature_matrix(out),
         np.array([reference_vector(df, i) for i in range(df.height)]),
