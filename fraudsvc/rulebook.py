@@ -118,6 +118,9 @@ class Rulebook:
         )
         for name, named in live.lists.lists.items():
             m.list_entries.set({"list": name}, len(named))
+        for c in live.ruleset.rules:  # every live rule's series exist from its first moment
+            m.rule_hits.add({"rule": c.spec.id, "mode": c.spec.mode, "action": c.spec.action}, 0)
+            m.rule_errors.add({"rule": c.spec.id, "mode": c.spec.mode}, 0)
 
     async def run(self) -> None:
         """Reload on every notification, and at least every poll interval, until cancelled."""

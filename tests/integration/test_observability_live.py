@@ -42,7 +42,7 @@ from fraudsvc.settings import Settings
 from fraudsvc.telemetry.metrics import WEB_METRICS, WORKER_METRICS
 from tests.observability import files
 from tests.raw_windows import TRUNCATE
-from tests.service import API_KEY, running_service, service_env
+from tests.service import ADMIN_KEY, API_KEY, running_service, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -149,6 +149,32 @@ class LiveRun:
     why_no_prometheus: str
 
 
+async def publish_rules(client: httpx.AsyncClient, frame: pl.DataFrame) -> None:
+    """A live rule and a shadow one that fire on the replayed stream, and a list: the rule
+    panels and alerts have series to read."""
+    admin = {"X-API-Key": ADMIN_KEY}
+    customers = frame.filter(pl.col("timestamp") >= CUT)["customer_id"].unique().sort()[:20]
+    await client.put("/v1/lists/watched_customers", json={"kind": "customer"}, headers=admin)
+    entries = [{"value": c, "reason": "observability test"} for c in customers]
+    await client.post(
+        "/v1/lists/watched_customers/entries", json={"entries": entries}, headers=admin
+    )
+    rules = {
+        "rules": [
+            {
+                "id": "watched",
+                "expression": "customer_id in @watched_customers",
+                "action": "review",
+            },
+            {"id": "big", "expression": "amount > 100", "action": "block", "mode": "shadow"},
+        ]
+    }
+    version = (await client.post("/v1/rulesets", json=rules, headers=admin)).json()["version"]
+    published = await client.post(f"/v1/rulesets/{version}/publish", headers=admin)
+    assert published.status_code == 200, published.text
+    await asyncio.sleep(1.5)  # the process follows within a second
+
+
 @pytest.fixture(scope="module")
 async def live(
     registry_dir: Path,
@@ -185,13 +211,13 @@ async def live(
             tmp = tmp_path_factory.mktemp("prometheus")
             prometheus = await stack.enter_async_context(running_prometheus(tmp, web, worker))
         await backfill(frame, CUT, timedelta(seconds=DECLARATION.label_delay))
+        await publish_rules(client, frame)
         options = ReplayOptions(url=str(client.base_url), api_key=API_KEY, rate=RATE)
         report = await replay(frame, options, start=CUT, limit=TRANSACTIONS)
         assert report.statuses == {201: TRANSACTIONS}, report.summary()
         unfinished = "SELECT count(*) FROM explanations WHERE status IN ('pending', 'running')"
-        for _ in range(
-            1800
-        ):  # 500 explanations by one LIME process: seconds, on a busy machine more
+        # 500 explanations by one LIME process: seconds, on a busy machine more
+        for _ in range(1800):
             if await execute(database_url, unfinished) == 0:
                 break
             await asyncio.sleep(0.1)
@@ -200,6 +226,8 @@ async def live(
         await asyncio.sleep(3)  # a few more scrapes and rule evaluations of the final state
         yield LiveRun(f"http://{web}", f"http://{worker}", report, prometheus, why)
     await execute(database_url, empty)
+    await execute(database_url, "DELETE FROM ruleset_live")
+    await execute(database_url, "DELETE FROM lists")
 
 
 def sample_names(exposition: str) -> set[str]:
