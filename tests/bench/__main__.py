@@ -4,7 +4,8 @@ write data/reports/bench.{json,md}.
 Sections: offline (generator, batch features in polars and pandas, training), lime (LIME's
 settings by fidelity, stability and cost), http (fraudsvc web under wrk), mlflow-serve (the
 same model behind `mlflow models serve`, side by side), volume (a terminal with a million
-transactions in its window against a quiet one, and one hot merchant at 300 requests/s),
+transactions in its window against a quiet one, and one hot merchant at 300 requests/s), rules
+(100 live rules and three lists of 100,000 entries against none),
 explain (the worker's throughput and latency), memory (peak resident memory), storage (bytes
 per row). The services they need (a PostgreSQL database with 1M transactions of history, Redis,
 a model in a temporary MLflow store) are set up on the machine's PostgreSQL and Redis
@@ -33,6 +34,7 @@ from tests.bench import (
     lime_settings,
     memory,
     offline,
+    rules_cost,
     storage,
     volume,
 )
@@ -109,6 +111,14 @@ def main(argv: list[str] | None = None) -> int:
                     "volume",
                     "a terminal with a million transactions, one hot merchant",
                     lambda: volume.run(bench, report),
+                )
+            )
+        if "rules" in chosen:
+            steps.append(
+                (
+                    "rules",
+                    "100 live rules and three lists of 100,000 entries",
+                    lambda: rules_cost.run(bench, report),
                 )
             )
         if "explain" in chosen:

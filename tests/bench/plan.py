@@ -17,11 +17,14 @@ SECTIONS = (
     "http",
     "mlflow-serve",
     "volume",
+    "rules",
     "explain",
     "memory",
     "storage",
 )
-STACK_SECTIONS = frozenset({"http", "mlflow-serve", "volume", "explain", "memory", "storage"})
+STACK_SECTIONS = frozenset(
+    {"http", "mlflow-serve", "volume", "rules", "explain", "memory", "storage"}
+)
 
 
 @dataclass(frozen=True)
