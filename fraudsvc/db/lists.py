@@ -127,9 +127,10 @@ async def add(name: str, entries: Sequence[NewEntry], source: str, actor: str) -
         kind = await connection.fetchval("SELECT kind FROM lists WHERE name = $1", name)
         if kind is None:
             raise LookupError(f"no list @{name}: create it first (PUT /v1/lists/{name})")
-        rows = [
-            (name, normalise(kind, e.value), e.reason, source, actor, e.expires_at) for e in entries
-        ]
+        # one row per canonical value (the last one given wins): "10.0.0.1" and "10.0.0.1/32",
+        # or a value sent twice, are one entry
+        latest = {normalise(kind, e.value): e for e in entries}
+        rows = [(name, value, e.reason, source, actor, e.expires_at) for value, e in latest.items()]
         result = await connection.fetch(
             "INSERT INTO list_entries AS le (list_name, value, reason, source, added_by, "
             "expires_at) SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::text[], "

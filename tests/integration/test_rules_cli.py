@@ -76,3 +76,28 @@ def test_a_ruleset_is_checked_stored_and_published_from_a_file(
     live = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     assert live["version"] == version
     assert live["published_by"].startswith("cli:")
+
+
+def test_one_value_given_twice_or_in_two_forms_is_one_entry(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from fraudsvc.db import lists
+    from fraudsvc.resources import open_database
+    from fraudsvc.settings import Settings
+
+    async def add() -> tuple[int, int]:
+        async with open_database(Settings.from_env()):
+            await lists.define("nets", "ip", "", "test")
+            entries = [
+                lists.NewEntry("10.0.0.1", "first"),
+                lists.NewEntry("10.0.0.1/32", "second"),
+                lists.NewEntry("10.0.0.1", "third"),
+            ]
+            return await lists.add("nets", entries, "test", "test")
+
+    assert asyncio.run(add()) == (1, 0)
+    assert main(["lists", "show", "nets"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(e["value"], e["reason"]) for e in shown["entries"]] == [("10.0.0.1", "third")]

@@ -20,3 +20,21 @@ def test_the_readme_feature_table_is_generated_from_the_declaration() -> None:
     )
     for name in DECLARATION.names:
         assert f"| `{name}` |" in block
+
+
+def test_every_setting_is_in_the_readme_configuration_table() -> None:
+    from fraudsvc.settings import known_variables
+
+    table = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+
+    def documented(name: str) -> bool:
+        if f"`{name}`" in table:
+            return True
+        parts = name.split("_")  # a row may read `FRAUDSVC_DB_POOL_MIN`, `..._MAX`
+        return any(
+            f"`..._{'_'.join(parts[i:])}`" in table and f"`{'_'.join(parts[:i])}_" in table
+            for i in range(1, len(parts))
+        )
+
+    missing = [name for name in sorted(known_variables()) if not documented(name)]
+    assert missing == [], f"settings missing from README's configuration table: {missing}"
