@@ -264,7 +264,7 @@ class Scorer:
         )
 
     async def _replay(self, body: Transaction) -> Scored:
-        stored = await queries.fetch_transaction(body.transaction_id)
+        stored = await queries.fetch_transaction(body.transaction_id, scoring=True)
         if stored is None:  # deleted between the read and now
             raise RuntimeError(f"transaction {body.transaction_id} vanished while being read")
         different = stored.body.differing_fields(body)

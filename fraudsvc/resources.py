@@ -46,8 +46,8 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[None]:
-    if not await engine.start_pool(settings.database):
+async def open_database(settings: Settings, scoring: bool = False) -> AsyncIterator[None]:
+    if not await engine.start_pool(settings.database, scoring):
         logger.warning("PostgreSQL is unreachable at startup; requests get 503 until it answers")
     try:
         yield
@@ -104,7 +104,7 @@ async def open_resources(settings: Settings, metrics: WebMetrics) -> AsyncIterat
     """Everything the web process serves with (the worker builds its own set)."""
     async with AsyncExitStack() as stack:
         zero(metrics)
-        await stack.enter_async_context(open_database(settings))
+        await stack.enter_async_context(open_database(settings, scoring=True))
         models = await stack.enter_async_context(open_models(settings, metrics))
         queue = await stack.enter_async_context(open_queue(settings))
 

@@ -63,9 +63,14 @@ class DatabaseSettings:
     url: str
     """DATABASE_URL: PostgreSQL DSN (postgresql://user:pass@host:port/db)."""
     pool_min: int
-    """FRAUDSVC_DB_POOL_MIN: connections opened at startup."""
+    """FRAUDSVC_DB_POOL_MIN: connections opened at startup (in the web process, by the scoring
+    path's pool)."""
     pool_max: int
-    """FRAUDSVC_DB_POOL_MAX: upper bound of the pool."""
+    """FRAUDSVC_DB_POOL_MAX: upper bound of the pool (in the web process, of the scoring path's
+    pool)."""
+    side_pool_max: int
+    """FRAUDSVC_DB_SIDE_POOL_MAX: upper bound of the web process's second pool, which serves
+    everything but scoring (labels, lists, rules, review pages, the drift monitor)."""
     timeout_seconds: float
     """FRAUDSVC_DB_TIMEOUT_SECONDS: connect and command timeout; past it a request gets 503."""
 
@@ -355,6 +360,7 @@ def _read_with(r: _Reader) -> Settings:
         ),
         pool_min=r.integer("FRAUDSVC_DB_POOL_MIN", 2, 1, 100),
         pool_max=r.integer("FRAUDSVC_DB_POOL_MAX", 10, 1, 500),
+        side_pool_max=r.integer("FRAUDSVC_DB_SIDE_POOL_MAX", 4, 1, 500),
         timeout_seconds=r.number("FRAUDSVC_DB_TIMEOUT_SECONDS", 5.0, 0.1, 300.0),
     )
     if database.pool_min > database.pool_max:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
@@ -67,27 +68,54 @@ async def _keep_session(_: asyncpg.Connection) -> None:
     open transaction before this runs."""
 
 
-async def start_pool(settings: DatabaseSettings) -> bool:
-    """Open the pool; returns False when PostgreSQL is unreachable (the pool then connects
-    lazily, so the service starts, reports it in /readyz and answers 503 until it is back)."""
-    configure(settings)
-    if DB.pool is not None:
-        await DB.close_connection_pool()
+class ScoringPool:
+    """The web process's second pool, for the scoring path's two statements alone.
+
+    Its connections plan prepared statements once (`plan_cache_mode = force_generic_plan`):
+    the window read is a union of lateral index probes whose plan does not depend on the
+    values, and PostgreSQL's default kept re-planning it for every request (custom plans), which
+    cost more than executing it (make bench, section http). Everything else (labels, lists,
+    rules, review pages, the drift monitor's range reads, Piccolo) stays on the engine's pool
+    with custom plans, where values do matter, and cannot take a connection a payment waits
+    for. Outside the web process this pool is not opened and the scoring statements use the
+    engine's pool.
+    """
+
+    pool: asyncpg.Pool | None = None
+
+
+SCORING = ScoringPool()
+GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan"}
+
+
+async def _create(min_size: int, max_size: int, **extra: Any) -> tuple[asyncpg.Pool, bool]:
+    """A pool, and whether PostgreSQL answered (if not, the pool connects lazily)."""
+    options = {**DB.config, "max_size": max_size, "reset": _keep_session, **extra}
     try:
-        DB.pool = await asyncpg.create_pool(
-            **DB.config,
-            min_size=settings.pool_min,
-            max_size=settings.pool_max,
-            reset=_keep_session,
-        )
-        return True
+        return await asyncpg.create_pool(**options, min_size=min_size), True
     except OUTAGE_ERRORS:
-        DB.pool = await asyncpg.create_pool(
-            **DB.config, min_size=0, max_size=settings.pool_max, reset=_keep_session
-        )
-        return False
+        return await asyncpg.create_pool(**options, min_size=0), False
+
+
+async def start_pool(settings: DatabaseSettings, scoring: bool = False) -> bool:
+    """Open the pool (and with `scoring`, the scoring pool); returns False when PostgreSQL is
+    unreachable (the pools then connect lazily, so the service starts, reports it in /readyz
+    and answers 503 until it is back)."""
+    configure(settings)
+    await close_pool()
+    if not scoring:
+        DB.pool, ok = await _create(settings.pool_min, settings.pool_max)
+        return ok
+    SCORING.pool, ok = await _create(
+        settings.pool_min, settings.pool_max, server_settings=GENERIC_PLANS
+    )
+    DB.pool, side_ok = await _create(1, settings.side_pool_max)
+    return ok and side_ok
 
 
 async def close_pool() -> None:
+    if SCORING.pool is not None:
+        pool, SCORING.pool = SCORING.pool, None
+        await pool.close()
     if DB.pool is not None:
         await DB.close_connection_pool()

@@ -4,8 +4,9 @@ The scoring path makes two round trips and no more: one statement reads the cust
 terminal's window aggregates together with any stored transaction of the same id (idempotency),
 and one statement writes the transaction, its prediction and, when due, the pending explanation
 row (a chain of data-modifying CTEs: one statement, so all of it commits or none of it does).
-Both run as prepared statements on the asyncpg pool that Piccolo's engine owns; the window
-statement is generated from the feature declaration (`fraudsvc.db.buckets.WindowRead`): whole
+Both run as prepared statements on the web process's scoring pool (generic plans, see
+`engine.ScoringPool`), elsewhere on the pool that Piccolo's engine owns; the window statement
+is generated from the feature declaration (`fraudsvc.db.windows.WindowRead`): whole
 time buckets plus the raw rows at the windows' edges, so its cost does not grow with an entity's
 volume. Triggers keep the buckets in the same transaction as the write.
 
@@ -25,7 +26,7 @@ import asyncpg
 import msgspec
 
 from fraudsvc.db.buckets import STORED_ENTITIES_SQL, missing_entities, stored_from
-from fraudsvc.db.engine import DB, OUTAGE_ERRORS, DatabaseUnavailable
+from fraudsvc.db.engine import DB, OUTAGE_ERRORS, SCORING, DatabaseUnavailable
 from fraudsvc.db.records import (
     History,
     NewPrediction,
@@ -66,8 +67,10 @@ async def outage_guard() -> AsyncIterator[None]:
         raise DatabaseUnavailable(_describe(exc)) from exc
 
 
-async def _run(method: str, sql: str, *args: Any) -> Any:
-    pool = DB.pool
+async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
+    """One statement on a pooled connection; `scoring` statements go to the scoring pool when
+    this process has one (see `engine.ScoringPool`)."""
+    pool = (SCORING.pool if scoring else None) or DB.pool
     if pool is None:
         raise DatabaseUnavailable("the database pool is not open")
     timeout = DB.config.get("timeout")
@@ -122,7 +125,7 @@ async def load_history(tx: Transaction, decl: Declaration) -> History:
     """One statement: every span of the declaration, and whether the id is already stored."""
     read = window_read(decl)
     args, plan = read.params(tx)
-    rows = await _run("fetch", read.sql, *args)
+    rows = await _run("fetch", read.sql, *args, scoring=True)
     exists, spans = read.values(rows, plan)
     return History(exists=exists, spans=spans)
 
@@ -227,6 +230,7 @@ async def insert_prediction(new: NewPrediction) -> datetime | None:
         new.ruleset_version,
         None if new.rule_hits is None else msgspec.json.encode(new.rule_hits).decode(),
         new.open_case,
+        scoring=True,
     )
     return created
 
@@ -252,8 +256,10 @@ WHERE t.transaction_id = $1
 """
 
 
-async def fetch_transaction(transaction_id: str) -> StoredTransaction | None:
-    row = await _run("fetchrow", TRANSACTION_SQL, transaction_id)
+async def fetch_transaction(transaction_id: str, scoring: bool = False) -> StoredTransaction | None:
+    """A stored transaction with its prediction, label and explanation status (`scoring`: a
+    replay on the scoring path)."""
+    row = await _run("fetchrow", TRANSACTION_SQL, transaction_id, scoring=scoring)
     if row is None:
         return None
     label = None
