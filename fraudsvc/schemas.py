@@ -66,7 +66,7 @@ Country = Annotated[
         extra_json_schema={"type": "string", "enum": sorted(COUNTRIES)},
     ),
 ]
-AMOUNT_TEXT_PATTERN = r"^(0|[1-9][0-9]{0,6})(\.[0-9]{1,2})?$"
+AMOUNT_TEXT_PATTERN = r"^((0|[1-9][0-9]{0,5})(\.[0-9]{1,2})?|1000000(\.0{1,2})?)$"  # 0 .. 1,000,000
 # attributes are checked in __post_init__ (fraudsvc.transaction.check_attributes), so that an
 # error names the key at fault (`attributes.wallet`); the schema below documents the same rules
 ATTRIBUTES_SCHEMA = {
@@ -221,7 +221,8 @@ class ModelRef(Struct):
 
 class ReasonOut(Struct):
     feature: str
-    value: float
+    value: float | None
+    """The feature's value; null when it is missing (an absent optional field)."""
     contribution: float
 
 

@@ -7,6 +7,7 @@ request path asks for it only for review and block decisions or when the caller 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,8 @@ TOP_REASONS = 5
 @dataclass(frozen=True)
 class Reason:
     feature: str
-    value: float
+    value: float | None
+    """The feature's value; None when it is missing (an absent optional field), as LightGBM saw it."""
     contribution: float
     """Contribution to the log-odds; positive pushes towards fraud."""
 
@@ -37,6 +39,10 @@ def reasons(bundle: ModelBundle, vector: list[float], top: int = TOP_REASONS) ->
     order = np.argsort(-np.abs(per_feature), kind="stable")[:top]
     names = bundle.feature_names
     return [
-        Reason(feature=names[i], value=float(vector[i]), contribution=float(per_feature[i]))
+        Reason(
+            feature=names[i],
+            value=None if math.isnan(vector[i]) else float(vector[i]),
+            contribution=float(per_feature[i]),
+        )
         for i in order
     ]

@@ -61,7 +61,15 @@ async def test_a_flagged_or_requested_transaction_is_explained_with_its_model(
     settings = Settings.from_env(
         service_env(registry_dir, database_url, FRAUDSVC_EXPLAIN="all", **FAST_LIME)
     )
-    body = tx()
+    # every contract v2 field present, so no feature is missing and LIME varies them all
+    body = tx(
+        merchant_category="5411",
+        merchant_country="FR",
+        card_country="DE",
+        channel="ecommerce",
+        device_id="dev-" + os.urandom(4).hex(),
+        ip="192.0.2.7",
+    )
     async with running_service(settings) as client, worker_for(settings):
         scored = (await client.post("/v1/transactions", json=body)).json()
         assert scored["explanation"]["status"] == "pending"
