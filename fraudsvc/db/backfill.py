@@ -23,7 +23,7 @@ import asyncpg
 import polars as pl
 from loguru import logger
 
-from fraudsvc.db.engine import DB
+from fraudsvc.db.engine import pool
 from fraudsvc.db.queries import outage_guard
 from fraudsvc.transaction import OPTIONAL_FIELDS
 
@@ -57,10 +57,8 @@ async def backfill(
     labelled = rows.filter(pl.col("is_fraud") == 1) if "is_fraud" in rows.columns else rows.clear()
     if until is not None:
         labelled = labelled.filter(pl.col("timestamp") + label_delay <= until)
-    if DB.pool is None:
-        raise RuntimeError("the database pool is not open")
     new_tx = new_labels = 0
-    async with outage_guard(), DB.pool.acquire() as connection:
+    async with outage_guard(), pool().acquire() as connection:
         for chunk in rows.iter_slices(CHUNK_ROWS):
             async with connection.transaction():
                 await _bulk_session(connection)

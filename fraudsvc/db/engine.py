@@ -68,6 +68,13 @@ async def _keep_session(_: asyncpg.Connection) -> None:
     open transaction before this runs."""
 
 
+def pool() -> asyncpg.Pool:
+    """The engine's pool; DatabaseUnavailable (a 503) when it is not open."""
+    if DB.pool is None:
+        raise DatabaseUnavailable("the database pool is not open")
+    return DB.pool
+
+
 class ScoringPool:
     """The web process's second pool, for the scoring path's two statements alone.
 

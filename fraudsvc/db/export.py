@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from fraudsvc.contract import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, check_frame
-from fraudsvc.db.engine import DB
+from fraudsvc.db.engine import pool
 from fraudsvc.db.queries import outage_guard
 
 EXPORT_SQL = """
@@ -28,11 +28,9 @@ BATCH_ROWS = 100_000
 
 async def training_frame() -> pl.DataFrame:
     """Every stored transaction with its label, checked against the data contract."""
-    if DB.pool is None:
-        raise RuntimeError("the database pool is not open")
     batches: list[pl.DataFrame] = []
     columns = [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "is_fraud"]
-    async with outage_guard(), DB.pool.acquire() as connection, connection.transaction():
+    async with outage_guard(), pool().acquire() as connection, connection.transaction():
         cursor = await connection.cursor(EXPORT_SQL)
         while rows := await cursor.fetch(BATCH_ROWS):
             batches.append(pl.DataFrame([tuple(r) for r in rows], schema=columns, orient="row"))

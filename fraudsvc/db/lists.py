@@ -8,14 +8,13 @@ second (`fraudsvc.rules.live`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from fraudsvc.db import audit
-from fraudsvc.db.engine import DB, DatabaseUnavailable
+from fraudsvc.db.engine import pool
 from fraudsvc.db.queries import fetch_many, outage_guard
 from fraudsvc.rules.lists import ListEntry
 from fraudsvc.rules.schema import ListKind
@@ -50,16 +49,10 @@ class StoredEntry:
     expires_at: datetime | None
 
 
-def _pool() -> asyncpg.Pool:
-    if DB.pool is None:
-        raise DatabaseUnavailable("the database pool is not open")
-    return DB.pool
-
-
 async def define(name: str, kind: ListKind, description: str, actor: str) -> str:
     """Create a list, or update its description; 'created', 'updated' or 'unchanged'. The kind
     of an existing list cannot change (its entries and the rules that use it rely on it)."""
-    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+    async with outage_guard(), pool().acquire() as connection, connection.transaction():
         row = await connection.fetchrow(
             "SELECT kind, description FROM lists WHERE name = $1 FOR UPDATE", name
         )
@@ -123,7 +116,7 @@ async def entries_of(name: str, limit: int = 1000, after: str = "") -> list[Stor
 async def add(name: str, entries: Sequence[NewEntry], source: str, actor: str) -> tuple[int, int]:
     """Add or replace entries (values normalised for the list's kind; ValueError names a bad
     one); returns (added, changed)."""
-    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+    async with outage_guard(), pool().acquire() as connection, connection.transaction():
         kind = await connection.fetchval("SELECT kind FROM lists WHERE name = $1", name)
         if kind is None:
             raise LookupError(f"no list @{name}: create it first (PUT /v1/lists/{name})")
@@ -193,7 +186,7 @@ async def import_diff(name: str, wanted: Sequence[NewEntry]) -> Diff:
 
 async def apply_import(name: str, diff: Diff, source: str, actor: str) -> None:
     """Apply an import's diff in one transaction, with one audit row."""
-    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+    async with outage_guard(), pool().acquire() as connection, connection.transaction():
         upserts = [*diff.added, *diff.changed]
         if upserts:
             await connection.execute(
@@ -235,7 +228,7 @@ async def _kind(name: str) -> ListKind:
 
 
 async def remove(name: str, value: str, actor: str) -> bool:
-    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+    async with outage_guard(), pool().acquire() as connection, connection.transaction():
         kind = await connection.fetchval("SELECT kind FROM lists WHERE name = $1", name)
         if kind is None:
             raise LookupError(f"no list @{name}")
@@ -252,21 +245,40 @@ async def remove(name: str, value: str, actor: str) -> bool:
         return removed
 
 
+SNAPSHOT_CHUNK = 10_000
+"""Entries decoded per round trip when every list is read: the event loop serves requests
+between chunks (300,000 entries in one fetch held it for a good fraction of a second)."""
+
+
 async def snapshot_rows(
     entries: bool = True,
 ) -> tuple[dict[str, ListKind], list[tuple[str, ListEntry]]]:
     """Every list's kind and (unless `entries` is false) every entry: what the in-memory lists
-    are built from."""
-    kinds = {r["name"]: r["kind"] for r in await fetch_many("SELECT name, kind FROM lists")}
-    if not entries:
-        return kinds, []
-    rows = await fetch_many(
-        "SELECT list_name, value, reason, source, added_by, expires_at FROM list_entries"
-    )
-    return kinds, [
-        (
-            r["list_name"],
-            ListEntry(r["value"], r["reason"], r["source"], r["added_by"], r["expires_at"]),
+    are built from. One snapshot (a read-only transaction), read in chunks."""
+    async with (
+        outage_guard(),
+        pool().acquire() as connection,
+        connection.transaction(readonly=True, isolation="repeatable_read"),
+    ):
+        kinds = {
+            r["name"]: r["kind"] for r in await connection.fetch("SELECT name, kind FROM lists")
+        }
+        out: list[tuple[str, ListEntry]] = []
+        if not entries:
+            return kinds, out
+        cursor = await connection.cursor(
+            "SELECT list_name, value, reason, source, added_by, expires_at FROM list_entries"
         )
-        for r in rows
-    ]
+        while rows := await cursor.fetch(SNAPSHOT_CHUNK):
+            out += [(r[0], ListEntry(r[1], r[2], r[3], r[4], r[5])) for r in rows]
+            await asyncio.sleep(0)  # let requests in between chunks
+    return kinds, out
+
+
+GENERATION_SQL = "SELECT value FROM rules_generation"
+
+
+async def generation() -> int:
+    """A number that moves whenever a list, an entry or the live ruleset changes."""
+    rows = await fetch_many(GENERATION_SQL)
+    return int(rows[0][0])

@@ -16,7 +16,7 @@ import asyncpg
 import msgspec
 
 from fraudsvc.db import audit
-from fraudsvc.db.engine import DB, DatabaseUnavailable
+from fraudsvc.db.engine import pool
 from fraudsvc.db.queries import fetch_many, outage_guard, transaction_from
 from fraudsvc.rules.ruleset import RuleSpec
 from fraudsvc.transaction import Transaction
@@ -32,12 +32,6 @@ class StoredRuleset:
     live: bool
     published_at: datetime | None
     published_by: str | None
-
-
-def _pool() -> asyncpg.Pool:
-    if DB.pool is None:
-        raise DatabaseUnavailable("the database pool is not open")
-    return DB.pool
 
 
 RULESET_SQL = """
@@ -63,7 +57,7 @@ def _stored(row: asyncpg.Record) -> StoredRuleset:
 async def create(specs: Sequence[RuleSpec], description: str, actor: str) -> StoredRuleset:
     """Store a new version (a draft until published)."""
     rules = msgspec.json.encode(list(specs)).decode()
-    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+    async with outage_guard(), pool().acquire() as connection, connection.transaction():
         version = await connection.fetchval(
             "INSERT INTO rulesets (description, rules, created_by) VALUES ($1, $2::jsonb, $3) "
             "RETURNING version",
@@ -99,7 +93,7 @@ async def versions(limit: int = 100) -> list[StoredRuleset]:
 
 async def publish(version: int, actor: str) -> StoredRuleset:
     """Make a version live (a rollback is publishing an older one); LookupError if unknown."""
-    async with outage_guard(), _pool().acquire() as connection, connection.transaction():
+    async with outage_guard(), pool().acquire() as connection, connection.transaction():
         exists = await connection.fetchval(
             "SELECT version FROM rulesets WHERE version = $1", version
         )
@@ -157,8 +151,11 @@ BATCH = 5_000
 async def history(start: datetime, end: datetime) -> AsyncIterator[list[Scored]]:
     """The scored transactions of [start, end) with their features, score and label, in batches
     (one snapshot: a read-only transaction with a cursor)."""
-    pool = _pool()
-    async with outage_guard(), pool.acquire() as connection, connection.transaction(readonly=True):
+    async with (
+        outage_guard(),
+        pool().acquire() as connection,
+        connection.transaction(readonly=True),
+    ):
         cursor = await connection.cursor(HISTORY_SQL, start, end)
         while rows := await cursor.fetch(BATCH):
             yield [
