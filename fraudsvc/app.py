@@ -97,7 +97,7 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             "scorer": Provide(_scorer, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestContextMiddleware(metrics)],
+        middleware=[RequestContextMiddleware(metrics, settings.api.decision_log)],
         openapi_config=OpenAPIConfig(
             title="fraudsvc",
             version=__version__,

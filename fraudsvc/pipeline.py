@@ -42,7 +42,7 @@ from fraudsvc.schemas import (
     TransactionIn,
 )
 from fraudsvc.settings import Settings
-from fraudsvc.telemetry.tracing import carrier_to_text, current_context_carrier, span
+from fraudsvc.telemetry.tracing import annotate, carrier_to_text, current_context_carrier, span
 from fraudsvc.transaction import FieldProblem, Transaction
 
 Enqueue = Callable[[str, str], Awaitable[bool]]
@@ -168,13 +168,10 @@ class Scorer:
             return await self._replay(body)
         read = time.perf_counter()
 
-        with span("compute features"):
-            vector = online_vector(decl, body, history.spans)
-        with span("score", model_version=bundle.version) as scoring_span:
-            score = scoring.score(bundle, vector)
-            thresholds = bundle.thresholds
-            model_decision = decide(score, thresholds)
-            scoring_span.set_attribute("fraudsvc.model_decision", model_decision)
+        vector = online_vector(decl, body, history.spans)
+        score = scoring.score(bundle, vector)
+        thresholds = bundle.thresholds
+        model_decision = decide(score, thresholds)
         scored = time.perf_counter()
 
         live = self.rulebook.current if self.rulebook is not None else None
@@ -184,6 +181,14 @@ class Scorer:
                 context = context_of(body, decl.names, vector, score, model_decision)
                 hits = evaluate(live.ruleset, context, live.lists.at(datetime.now(UTC)))
         decision, decided_by = combine(model_decision, hits)
+        annotate(
+            **{
+                "fraudsvc.model_version": bundle.version,
+                "fraudsvc.model_decision": model_decision,
+                "fraudsvc.decision": decision,
+                "fraudsvc.decided_by": decided_by,
+            }
+        )
         if decision != "allow" or model_decision != "allow" or want_reasons:
             reasons = scoring.reasons(bundle, vector)
         else:

@@ -130,6 +130,9 @@ class ApiSettings:
     """FRAUDSVC_MAX_CLOCK_SKEW_SECONDS: how far in the future a transaction's timestamp may be
     (the callers' clocks drift); later ones get 422, since they would sit in the buckets for
     ever."""
+    decision_log: bool = True
+    """FRAUDSVC_DECISION_LOG: one INFO line per scored transaction and per failed request
+    (`fraudsvc.api.middleware`); false turns both off."""
 
 
 @dataclass(frozen=True)
@@ -396,6 +399,7 @@ def _read_with(r: _Reader) -> Settings:
         rate_limit_burst=r.integer("FRAUDSVC_RATE_LIMIT_BURST", 4000, 1, 10_000_000),
         max_body_bytes=r.integer("FRAUDSVC_MAX_BODY_BYTES", 16_384, 256, 10_000_000),
         max_clock_skew_seconds=r.number("FRAUDSVC_MAX_CLOCK_SKEW_SECONDS", 300.0, 0.0, 86_400.0),
+        decision_log=r.boolean("FRAUDSVC_DECISION_LOG", True),
     )
     explain = ExplainSettings(
         policy=r.choice("FRAUDSVC_EXPLAIN", "flagged", ("flagged", "all", "none")),  # type: ignore[arg-type]

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from litestar import MediaType, Request, Response
@@ -24,6 +25,7 @@ from litestar.status_codes import (
 )
 from loguru import logger
 
+from fraudsvc.api.middleware import ERROR_CLASS, LOGGED
 from fraudsvc.context import current_correlation_id
 from fraudsvc.db.engine import DatabaseUnavailable
 from fraudsvc.errors import Conflict, NoModel, NotFound
@@ -137,7 +139,14 @@ def on_http(request: AnyRequest, exc: HTTPException) -> Response[bytes]:
 
 
 def on_database(request: AnyRequest, exc: DatabaseUnavailable) -> Response[bytes]:
-    logger.warning("database unavailable: {}", exc)
+    # one line for the request, with the cause (the middleware's would only say 503)
+    request.scope.setdefault("state", {})[LOGGED] = True
+    logger.bind(
+        method=request.method,
+        route=request.scope.get("path_template", "?"),
+        status=503,
+        error=type(exc).__name__,
+    ).warning("request failed: {}", exc)
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.db_errors.inc({"source": "api"})
@@ -204,7 +213,8 @@ def on_not_found(_: AnyRequest, exc: NotFound) -> Response[bytes]:
 
 
 def on_unexpected(request: AnyRequest, exc: Exception) -> Response[bytes]:
-    logger.opt(exception=exc).error(
+    request.scope.setdefault("state", {})[LOGGED] = True
+    logger.opt(exception=exc).bind(status=500, error=type(exc).__name__).error(
         "unhandled error on {} {}", request.method, request.scope.get("path_template", "?")
     )
     return error_response(
@@ -214,7 +224,20 @@ def on_unexpected(request: AnyRequest, exc: Exception) -> Response[bytes]:
     )
 
 
-EXCEPTION_HANDLERS = {
+Handler = Callable[[AnyRequest, Any], Response[bytes]]
+
+
+def _noting_class(handler: Handler) -> Handler:
+    """The handler, noting the exception's class for the request's log line."""
+
+    def noted(request: AnyRequest, exc: Any) -> Response[bytes]:
+        request.scope.setdefault("state", {})[ERROR_CLASS] = type(exc).__name__
+        return handler(request, exc)
+
+    return noted
+
+
+_HANDLERS: dict[type[Exception], Handler] = {
     ValidationException: on_validation,
     HTTPException: on_http,
     DatabaseUnavailable: on_database,
@@ -225,3 +248,4 @@ EXCEPTION_HANDLERS = {
     RulesetRefused: on_rules_refused,
     Exception: on_unexpected,
 }
+EXCEPTION_HANDLERS = {exc: _noting_class(handler) for exc, handler in _HANDLERS.items()}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
@@ -12,6 +12,7 @@ from litestar.params import Body, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from fraudsvc.api.docs import error_responses
+from fraudsvc.api.middleware import SCORED
 from fraudsvc.context import current_correlation_id
 from fraudsvc.context import transaction_id as transaction_context
 from fraudsvc.db import queries
@@ -77,6 +78,7 @@ class TransactionsController(Controller):
     )
     async def score(
         self,
+        request: Request[Any, Any, Any],
         data: Annotated[TransactionIn, Body(examples=[SCORE_EXAMPLE])],
         resources: NamedDependency[Resources],
         reasons: Annotated[
@@ -85,6 +87,7 @@ class TransactionsController(Controller):
     ) -> Response[PredictionOut]:
         transaction_context.set(data.transaction_id)
         result = await resources.scorer.score(data, current_correlation_id(), want_reasons=reasons)
+        request.scope["state"][SCORED] = result  # the decision's log line
         observe_scored(resources.metrics, result)
         if result.vector is not None:
             resources.drift.record(
