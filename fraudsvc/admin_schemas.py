@@ -89,6 +89,17 @@ class EntriesAdded(Struct):
     changed: int
 
 
+class ListReplaced(Struct):
+    """What replacing a list's content did (or, with dry_run, would do)."""
+
+    dry_run: bool
+    added: int
+    changed: int
+    removed: int
+    examples: dict[str, list[str]]
+    """Up to 20 values per change (added, changed, removed)."""
+
+
 class RulesetIn(Struct, forbid_unknown_fields=True):
     """A new ruleset version: checked (every rule compiled) and stored as a draft."""
 

@@ -198,7 +198,7 @@ async def _check(settings: Settings, specs: Any) -> None:
 
 
 def _backtest(args: argparse.Namespace, settings: Settings) -> int:
-    from fraudsvc.rules_service import backtest
+    from fraudsvc.rules_service import backtest, backtest_lines
 
     start = datetime(args.start.year, args.start.month, args.start.day, tzinfo=UTC)
     end = datetime(args.end.year, args.end.month, args.end.day, tzinfo=UTC)
@@ -207,27 +207,7 @@ def _backtest(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         _print(report)
         return 0
-    print(
-        f"ruleset v{report.version} on {report.transactions:,} transactions "
-        f"({report.start.date()} .. {report.end.date()}), {report.frauds:,} labelled fraud, "
-        f"{report.per_second:,.0f} transactions/s"
-    )
-    print(f"  {'rule':<24}{'mode':<8}{'action':<8}{'hits':>8}{'precision':>11}{'recall':>8}"
-          f"{'fraud caught':>14}{'genuine hit':>13}")  # fmt: skip
-    for r in report.rules:
-        p = "-" if r.precision is None else f"{r.precision:.3f}"
-        rc = "-" if r.recall is None else f"{r.recall:.3f}"
-        print(
-            f"  {r.id:<24}{r.mode:<8}{r.action:<8}{r.hits:>8,}{p:>11}{rc:>8}"
-            f"{r.fraud_amount:>14,.2f}{r.genuine_amount:>13,.2f}"
-        )
-    fp = "-" if report.flagged_precision is None else f"{report.flagged_precision:.3f}"
-    fr = "-" if report.flagged_recall is None else f"{report.flagged_recall:.3f}"
-    print(
-        f"  whole ruleset: decisions {report.decisions}; review or block precision {fp}, "
-        f"recall {fr}; fraud caught {report.caught_fraud_amount:,.2f}, genuine blocked "
-        f"{report.blocked_genuine_amount:,.2f}; {report.changed:,} decisions differ from live"
-    )
+    print("\n".join(backtest_lines(report)))
     return 0
 
 

@@ -4,10 +4,13 @@
 2. Migrations; 3. synthetic data (unless DATA_CSV exists); 4. a champion model (unless one is
    registered); 5. history: every transaction before the last 3 days of the data, with the labels
    known by then (`fraudsvc backfill`); 6. `fraudsvc web` and `fraudsvc worker`;
-7. a few thousand transactions of the last days through the HTTP API (`fraudsvc replay`), each
-   run continuing where the previous one stopped; 8. the flagged transactions' explanations.
+7. the analyst's answer to the history: a list and a ruleset, live (`demo_rules`);
+8. a few thousand transactions of the last days through the HTTP API (`fraudsvc replay`), each
+   run continuing where the previous one stopped; 9. the flagged transactions' explanations;
+10. the chargebacks of the replayed payments, and a backtest of the ruleset against them.
 
-Then the summary (decision mix, latency, online quality, one explanation in full, the URLs),
+Then the summary (decision mix, rule hits, latency, online quality, the backtest, one
+explanation in full, the feature buckets, the URLs),
 and the service keeps running until Ctrl-C, which stops everything the demo started.
 """
 
@@ -15,21 +18,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
+import polars as pl
 from loguru import logger
 
+from fraudsvc import demo_rules
 from fraudsvc.contract import load_contract_file
 from fraudsvc.datagen import GeneratorConfig, generate
 from fraudsvc.db.admin import migrate
@@ -42,6 +49,7 @@ from fraudsvc.settings import Settings
 from fraudsvc.telemetry.logs import setup_logging
 from fraudsvc.training.pipeline import TrainOptions, train
 
+T = TypeVar("T")
 EXPLANATION_WAIT_SECONDS = 90.0
 LIVE_DAYS = timedelta(days=3)  # the stream the runs replay: about four runs of 3,000
 
@@ -51,27 +59,32 @@ class Demo:
     settings: Settings
     env: dict[str, str]
     api_key: str
+    admin_key: str
     url: str
     worker_url: str
     logs: Path
+    notes: list[str] = field(default_factory=list)
+    """Lines for the summary, gathered on the way (the lift, the rules, the backtest)."""
 
 
 def _port(preferred: int) -> int:
     return preferred if not answers(preferred) else free_port()
 
 
-def _environment(base: Settings, services: Services) -> tuple[dict[str, str], str]:
+def _environment(base: Settings, services: Services) -> tuple[dict[str, str], str, str]:
     key = os.environ.get("FRAUDSVC_API_KEY") or "demo-" + secrets.token_hex(8)
+    admin = "demo-admin-" + secrets.token_hex(8)
     env = {
         **os.environ,
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
         "FRAUDSVC_API_KEYS": os.environ.get("FRAUDSVC_API_KEYS") or key,
+        "FRAUDSVC_ADMIN_KEYS": admin,
         "FRAUDSVC_PORT": str(_port(base.api.port)),
         "FRAUDSVC_WORKER_METRICS_PORT": str(_port(base.worker.metrics_port)),
         "FRAUDSVC_LOG_FORMAT": "json",
     }
-    return env, key
+    return env, key, admin
 
 
 async def _scalar(url: str, sql: str) -> Any:
@@ -141,17 +154,44 @@ def _explanation_text(body: dict[str, Any]) -> list[str]:
     return lines
 
 
+BUCKETS_SQL = """
+SELECT b.entity, count(*) AS buckets, e.horizon IS NOT NULL AS deferred,
+       extract(epoch FROM now() - e.horizon)::int AS lag
+FROM feature_buckets AS b JOIN feature_entities AS e ON e.name = b.entity
+GROUP BY b.entity, e.horizon ORDER BY b.entity
+"""
+
+
+async def _bucket_lines(url: str) -> list[str]:
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(BUCKETS_SQL)
+        stored = await connection.fetchval("SELECT count(*) FROM transactions")
+    finally:
+        await connection.close()
+    lines = [f"feature buckets (the windows' partial sums) for {stored:,} stored transactions:"]
+    for r in rows:
+        kind = (
+            f"deferred, folded up to {r['lag']} s ago by the worker"
+            if r["deferred"]
+            else "kept by triggers in the write's transaction"
+        )
+        lines.append(f"  {r['entity']:<16}{r['buckets']:>10,} buckets   {kind}")
+    return lines
+
+
 def _summary(demo: Demo, report: ReplayReport, explanation: dict[str, Any] | None) -> str:
     worker = demo.worker_url
-    lines = [report.summary(), "", "one explanation, in full:"]
+    lines = [report.summary(), "", *demo.notes, "", "one explanation, in full:"]
     lines += _explanation_text(explanation) if explanation else ["  (none finished in time)"]
+    lines += ["", *asyncio.run(_bucket_lines(demo.settings.database.url))]
     lines += [
         "",
         "fraudsvc is running:",
         f"  API docs      {demo.url}/docs",
         f"  readiness     {demo.url}/readyz",
         f"  metrics       {demo.url}/metrics   (worker: {worker}/metrics)",
-        f"  API key       {demo.api_key}",
+        f"  API key       {demo.api_key}   (admin: {demo.admin_key})",
         f"  logs          {demo.logs}",
         "  try           curl -s -H 'X-API-Key: "
         f"{demo.api_key}' {demo.url}/v1/transactions/<transaction_id>",
@@ -159,11 +199,72 @@ def _summary(demo: Demo, report: ReplayReport, explanation: dict[str, Any] | Non
     return "\n".join(lines)
 
 
+def _check_ours(demo: Demo, started: list[Service]) -> None:
+    """The processes that answer are the ones just started (on a shared machine another program
+    can take a port between the choice and the bind): both alive, and the web process knows
+    this run's admin key."""
+    for service in started:
+        if not service.alive():
+            raise RuntimeError(f"fraudsvc {service.name} exited at startup: see {service.log}")
+    answer = httpx.get(f"{demo.url}/v1/rulesets", headers={"X-API-Key": demo.admin_key}, timeout=10)
+    if answer.status_code != 200:
+        raise RuntimeError(
+            f"{demo.url} answers, but not as the web process this demo started "
+            f"({answer.status_code}): another program took the port; set FRAUDSVC_PORT"
+        )
+
+
+def _model_lines(settings: Settings, champion: registry.VersionRef | None) -> list[str]:
+    if champion is None or champion.run_id is None:
+        return []
+    metrics = registry.client(settings.mlflow).get_run(champion.run_id).data.metrics
+    line = (
+        f"model {champion.name} v{champion.version}: test average precision "
+        f"{metrics.get('test_average_precision', math.nan):.3f}, ROC AUC "
+        f"{metrics.get('test_roc_auc', math.nan):.3f}"
+    )
+    if "baseline_features_test_average_precision" not in metrics:
+        return [line]
+    return [
+        line,
+        "  the same LightGBM on the baseline features alone: average precision "
+        f"{metrics['baseline_features_test_average_precision']:.3f}, ROC AUC "
+        f"{metrics['baseline_features_test_roc_auc']:.3f} (the payment attributes' lift: "
+        f"{metrics['lift_test_average_precision']:+.3f} average precision)",
+    ]
+
+
+async def _admin(demo: Demo, work: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
+    headers = {"X-API-Key": demo.admin_key}
+    async with httpx.AsyncClient(base_url=demo.url, headers=headers, timeout=60) as client:
+        return await work(client)
+
+
+async def _judged(
+    client: httpx.AsyncClient,
+    frame: pl.DataFrame,
+    report: ReplayReport,
+    published: demo_rules.Published,
+) -> list[str]:
+    """Post the replayed frauds' chargebacks, then backtest the live ruleset on the replay."""
+    sent = frame.filter(pl.col("transaction_id").is_in(list(report.scores)))
+    if sent.is_empty():
+        return []
+    frauds = sent.filter(pl.col("is_fraud") == 1)["transaction_id"].to_list()
+    posted = await demo_rules.post_chargebacks(client, frauds)
+    first, last = sent["timestamp"].min(), sent["timestamp"].max()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    end = last + timedelta(microseconds=1)
+    lines = await demo_rules.backtest(client, published.version, first, end)
+    return [f"{posted:,} chargebacks of the replayed payments posted; the backtest:", *lines]
+
+
 def run(transactions: int, wait: bool) -> int:
     base = Settings.from_env()
     demo_dir = base.paths.data_dir / "demo"
-    stages = Stages(total=8)
+    stages = Stages(total=10)
     started: list[Service] = []
+    notes: list[str] = []
     with stages.stage("PostgreSQL and Redis"):
         services = find_or_start(
             demo_dir, os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
@@ -171,7 +272,7 @@ def run(transactions: int, wait: bool) -> int:
         for note in services.notes:
             logger.info("  {}", note)
     try:
-        env, key = _environment(base, services)
+        env, key, admin = _environment(base, services)
         settings = Settings.from_env(env)
         with stages.stage("migrations"):
             asyncio.run(migrate(settings.database))
@@ -190,6 +291,8 @@ def run(transactions: int, wait: bool) -> int:
             else:
                 trained = train(settings, TrainOptions(data=data))
                 logger.info("  {}", trained.promotion.reason)
+                champion = registry.version_for_alias(ms, ms.model_name, ms.model_alias)
+            notes += _model_lines(settings, champion)
         frame = load_contract_file(data, require_labels=True).frame
         last = frame["timestamp"].max()
         assert isinstance(last, datetime)
@@ -203,12 +306,22 @@ def run(transactions: int, wait: bool) -> int:
         logs.mkdir(parents=True, exist_ok=True)
         url = f"http://127.0.0.1:{env['FRAUDSVC_PORT']}"
         worker_url = f"http://127.0.0.1:{env['FRAUDSVC_WORKER_METRICS_PORT']}"
-        demo = Demo(settings, env, key, url, worker_url, logs)
+        demo = Demo(settings, env, key, admin, url, worker_url, logs, notes)
         with stages.stage("start web and worker"):
             started.append(Service("web", fraudsvc("web"), env, logs / "web.log").start())
             started.append(Service("worker", fraudsvc("worker"), env, logs / "worker.log").start())
             wait_http(f"{url}/readyz", seconds=120)
             wait_http(f"{worker_url}/healthz", seconds=120)
+            _check_ours(demo, started)
+        with stages.stage("the analyst: a list and a ruleset, live"):
+            published = asyncio.run(_admin(demo, lambda c: demo_rules.publish(c, frame, cut)))
+            logger.info(
+                "  @{}: {} terminals; ruleset v{} live ({} rules)",
+                demo_rules.LIST_NAME,
+                published.listed,
+                published.version,
+                len(demo_rules.RULES),
+            )
         start = _resume_from(settings.database.url, cut)
         with stages.stage(f"replay {transactions:,} transactions through the API"):
             options = ReplayOptions(url=url, api_key=key, concurrency=8)
@@ -217,6 +330,8 @@ def run(transactions: int, wait: bool) -> int:
                 logger.warning("  the file is exhausted: remove {} to start over", data)
         with stages.stage("explanations of the flagged transactions"):
             explanation = asyncio.run(_explanation_of_a_flagged(demo, report))
+        with stages.stage("chargebacks of the replayed payments, and a backtest"):
+            notes += asyncio.run(_admin(demo, lambda c: _judged(c, frame, report, published)))
         print(_summary(demo, report, explanation), flush=True)
         if wait:
             print("\nPress Ctrl-C to stop everything the demo started.", flush=True)

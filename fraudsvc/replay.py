@@ -63,6 +63,10 @@ class ReplayReport:
     truth: dict[str, int] = field(default_factory=dict)
     explanations_pending: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    decided_by: Counter[str] = field(default_factory=Counter)
+    """Who made each final decision: `model` or a live rule's id."""
+    rule_hits: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    """Per (rule id, mode, action, status): how many responses listed it."""
 
     @property
     def throughput(self) -> float:
@@ -99,6 +103,12 @@ class ReplayReport:
             if not math.isnan(auc)
             else "  online        (no labels in the file, or only one class)",
         ]
+        if self.rule_hits:
+            by_rule = sum(n for who, n in self.decided_by.items() if who != "model")
+            lines.append(f"  rules         {by_rule:,} decisions made by a live rule")
+            for (rule, mode, action, status), n in sorted(self.rule_hits.items()):
+                what = "fired" if status == "fired" else "FAILED"
+                lines.append(f"    {rule:<28}{mode:<7}{action:<7}{what} {n:,} times")
         if self.errors:
             lines.append(
                 "  errors        " + "; ".join(f"{e} x{n}" for e, n in self.errors.items())
@@ -184,6 +194,10 @@ async def replay(
                     report.decisions[body["decision"]] += 1
                     report.scores[tid] = float(body["score"])
                     report.decisions_by_id[tid] = body["decision"]
+                    report.decided_by[body["decided_by"]] += 1
+                    for hit in body["rules"]:
+                        rule = (hit["id"], hit["mode"], hit["action"], hit["status"])
+                        report.rule_hits[rule] += 1
                     if body["explanation"]["status"] != "not_requested":
                         report.explanations_pending += 1
             finally:

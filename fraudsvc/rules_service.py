@@ -87,3 +87,30 @@ async def backtest(version: int, start: datetime, end: datetime, decl: Declarati
         seconds=seconds,
         per_second=tally.transactions / seconds if seconds > 0 else 0.0,
     )
+
+
+def backtest_lines(report: BacktestOut) -> list[str]:
+    """A backtest as a table: one line per rule, then the whole ruleset."""
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = [
+        f"ruleset v{report.version} on {report.transactions:,} transactions "
+        f"({report.start.date()} .. {report.end.date()}), {report.frauds:,} labelled fraud, "
+        f"{report.per_second:,.0f} transactions/s",
+        f"  {'rule':<24}{'mode':<8}{'action':<8}{'hits':>8}{'precision':>11}{'recall':>8}"
+        f"{'fraud caught':>14}{'genuine hit':>13}",
+    ]
+    for r in report.rules:
+        lines.append(
+            f"  {r.id:<24}{r.mode:<8}{r.action:<8}{r.hits:>8,}{ratio(r.precision):>11}"
+            f"{ratio(r.recall):>8}{r.fraud_amount:>14,.2f}{r.genuine_amount:>13,.2f}"
+        )
+    lines.append(
+        f"  whole ruleset: decisions {report.decisions}; review or block precision "
+        f"{ratio(report.flagged_precision)}, recall {ratio(report.flagged_recall)}; fraud caught "
+        f"{report.caught_fraud_amount:,.2f}, genuine blocked {report.blocked_genuine_amount:,.2f};"
+        f" {report.changed:,} decisions differ from live"
+    )
+    return lines

@@ -22,6 +22,7 @@ from fraudsvc.admin_schemas import (
     ListIn,
     ListName,
     ListOut,
+    ListReplaced,
 )
 from fraudsvc.api.docs import error_responses
 from fraudsvc.db import lists as db_lists
@@ -30,6 +31,7 @@ from fraudsvc.rules.values import ListValueError
 from fraudsvc.transaction import FieldProblem
 
 Name = Annotated[ListName, Parameter(description="the list's name")]
+EXAMPLES = 20
 
 
 def actor(request: Request[Any, Any, State]) -> str:
@@ -151,6 +153,43 @@ class ListsController(Controller):
         except ListValueError as exc:
             raise FieldProblem("entries.value", str(exc)) from exc
         return EntriesAdded(added=added, changed=changed)
+
+    @put(
+        "/{name:str}/entries",
+        summary="Replace the list's content (an import)",
+        description="The body is the list's whole new content: values absent from it are "
+        "removed, new ones added, others get the reason and expiry given. One transaction and "
+        "one audit record. With `?dry_run=true` nothing changes and the answer says what would.",
+        status_code=HTTP_200_OK,
+        responses=error_responses(400, 401, 403, 404, 413, 422, 429, 503),
+    )
+    async def replace(
+        self,
+        request: Request[Any, Any, State],
+        name: Name,
+        data: Annotated[EntriesIn, Body(description="the list's whole new content")],
+        dry_run: Annotated[bool, Parameter(description="only say what would change")] = False,
+    ) -> ListReplaced:
+        wanted = [db_lists.NewEntry(e.value, e.reason, e.expires_at) for e in data.entries]
+        try:
+            diff = await db_lists.import_diff(name, wanted)
+        except LookupError as exc:
+            raise NotFound(str(exc)) from exc
+        except ValueError as exc:
+            raise FieldProblem("entries.value", str(exc)) from exc
+        if not dry_run:
+            await db_lists.apply_import(name, diff, data.source, actor(request))
+        return ListReplaced(
+            dry_run=dry_run,
+            added=len(diff.added),
+            changed=len(diff.changed),
+            removed=len(diff.removed),
+            examples={
+                "added": [e.value for e in diff.added[:EXAMPLES]],
+                "changed": [e.value for e in diff.changed[:EXAMPLES]],
+                "removed": diff.removed[:EXAMPLES],
+            },
+        )
 
     @delete(
         "/{name:str}/entries/{value:path}",

@@ -162,11 +162,30 @@ async def test_rules_and_lists_decide_in_every_process_within_seconds(
             assert report["frauds"] >= 1
             assert report["transactions"] >= 5
 
+            # replacing a list's content: a dry run first, then the change
+            content = {"entries": [{"value": "c-other", "reason": "mule"}], "source": "review"}
+            path = "/v1/lists/blocked_customers/entries"
+            dry = await one.put(path, json=content, params={"dry_run": "true"}, headers=ADMIN)
+            assert dry.json() == {
+                "dry_run": True,
+                "added": 1,
+                "changed": 0,
+                "removed": 1,
+                "examples": {"added": ["c-other"], "changed": [], "removed": ["C-stolen"]},
+            }
+            listed = (await one.get("/v1/lists/blocked_customers", headers=ADMIN)).json()
+            assert [e["value"] for e in listed["entries"]] == ["C-stolen"]
+            done = (await one.put(path, json=content, headers=ADMIN)).json()
+            assert (done["dry_run"], done["added"], done["removed"]) == (False, 1, 1)
+            listed = (await one.get("/v1/lists/blocked_customers", headers=ADMIN)).json()
+            assert [e["value"] for e in listed["entries"]] == ["c-other"]
+
             trail = (await one.get("/v1/audit", headers=ADMIN)).json()
             actions = {e["action"] for e in trail}
             assert {
                 "list.created",
                 "list.entries_added",
+                "list.imported",
                 "ruleset.created",
                 "ruleset.published",
             } <= actions
