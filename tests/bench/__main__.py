@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     json_path, md_path = report.write(settings.paths.reports_dir)
     print(f"\nwrote {json_path} and {md_path} ({report.data['seconds'] / 60:.1f} min)\n")
     print(md_path.read_text())
-    return 1 if failed else 0
+    for v in report.gate_missed:
+        print(f"bench check failed: {v.target}: {v.measured}", file=sys.stderr)
+    return 1 if failed or report.gate_missed else 0
 
 
 if __name__ == "__main__":

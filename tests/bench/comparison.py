@@ -1,9 +1,12 @@
-"""Sections `http` and `mlflow-serve`: the load matrix, its report, the targets, and a profile of
-fraudsvc when it misses one.
+"""Sections `http` and `mlflow-serve`: the load matrix, its report, the targets, a profile of
+fraudsvc at saturation and what its tracing and decision log cost.
 
-Targets (issue 3 item 15, issue 7): at 300 requests/s p50 <= 3 ms and p99 <= 20 ms, at least
-600 requests/s sustained; against `mlflow models serve` with precomputed features, at least 5x
-the throughput and at most a fifth of the p50.
+Targets (issue 3 item 15, issue 7, issue 15): at 300 requests/s p50 <= 3 ms; every run at
+100-400 requests/s with p99 <= 20 ms (a gate: a miss fails `make bench`); at least 1,000
+requests/s at saturation, or at least 85 % of what `tests.bench.bare` (the same two database
+round trips without fraudsvc's code, same database, interleaved) achieves; against `mlflow
+models serve` with precomputed features, at least 5x the throughput and at most a fifth of the
+p50.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from tests.bench.load import (
     LoadRun,
     Pools,
     Target,
+    bare_target,
     describe,
     fraudsvc_target,
     level_name,
@@ -42,7 +46,9 @@ SIDE = "mlflow-serve: fraudsvc vs MLflow's /invocations"
 TARGET_RATE = 300.0
 TARGET_P50_MS = 3.0
 TARGET_P99_MS = 20.0
-TARGET_SUSTAINED = 600.0
+TARGET_SUSTAINED = 1000.0
+TARGET_OF_BARE = 0.85
+SPIKE_RATES = (100.0, 400.0)
 TARGET_THROUGHPUT_RATIO = 5.0
 TARGET_P50_RATIO = 5.0
 
@@ -67,7 +73,10 @@ def run(bench: Bench, report: Report, with_fraudsvc: bool, with_mlflow: bool) ->
     if with_fraudsvc:
         _figures(report, HTTP, runs, "fraudsvc", levels)
         _stages_table(report, runs, levels)
-        missed = _fraudsvc_verdicts(report, runs)
+        floor = against_bare(bench, pools, targets[0], plan.load_seconds, plan.repeat)
+        runs += floor
+        report.data["load_runs"] = [r.as_json() for r in runs]
+        missed = _fraudsvc_verdicts(report, runs, floor)
         _database_facts(report, bench)
         _pacing_note(report, HTTP, plan.load_seconds, levels)
         scrape_load.run(bench, report, pools, targets[0], HTTP)
@@ -80,7 +89,7 @@ def run(bench: Bench, report: Report, with_fraudsvc: bool, with_mlflow: bool) ->
             _pacing_note(report, SIDE, plan.load_seconds, levels)
     if with_fraudsvc and with_mlflow:
         missed = _side_by_side(report, runs, levels) or missed
-    if with_fraudsvc and missed:
+    if with_fraudsvc:  # where the time goes, and what tracing and the decision log cost
         profile(bench, report, pools)
         what_ifs(bench, report, pools)
 
@@ -192,14 +201,28 @@ def _mlflow_cpu_table(report: Report, runs: list[LoadRun], levels: list[float | 
     )
 
 
-def _fraudsvc_verdicts(report: Report, runs: list[LoadRun]) -> bool:
+def against_bare(
+    bench: Bench, pools: Pools, fraudsvc: Target, seconds: float, repeat: int
+) -> list[LoadRun]:
+    """fraudsvc and the bare endpoint at saturation, interleaved, `repeat` times."""
+    bare = bare_target(bench, pools)
+    run_level(bare, 200.0, seconds, repeat=-1)  # warm-up: its pool, its prepared statements
+    runs = []
+    for r in range(repeat):
+        for target in (fraudsvc, bare):
+            run = run_level(target, None, seconds, r)
+            print(describe(run) + "  (against bare)", flush=True)
+            runs.append(run)
+    return runs
+
+
+def _fraudsvc_verdicts(report: Report, runs: list[LoadRun], floor: list[LoadRun]) -> bool:
+    fixed = [r for r in runs if r.target == "fraudsvc" and r.rate is not None]
     at = pick(runs, "fraudsvc", TARGET_RATE)
-    sat = pick(runs, "fraudsvc", None)
     missed = False
     if at:
         achieved = median_of(at, lambda r: r.result.rate)
         p50 = median_of(at, lambda r: r.result.p50_ms)
-        p99 = median_of(at, lambda r: r.result.p99_ms)
         ok = p50 <= TARGET_P50_MS and achieved >= 0.97 * TARGET_RATE
         report.verdict(
             f"fraudsvc p50 <= {TARGET_P50_MS:g} ms at {TARGET_RATE:g} req/s",
@@ -207,25 +230,79 @@ def _fraudsvc_verdicts(report: Report, runs: list[LoadRun]) -> bool:
             ok,
         )
         missed |= not ok
-        ok = p99 <= TARGET_P99_MS and achieved >= 0.97 * TARGET_RATE
+    low, high = SPIKE_RATES
+    checked = [r for r in fixed if r.rate is not None and low <= r.rate <= high]
+    if checked:
+        spikes = [r for r in checked if r.result.p99_ms > TARGET_P99_MS]
+        worst = max(checked, key=lambda r: r.result.p99_ms)
+        measured = (
+            f"{len(checked)} runs, worst p99 {worst.result.p99_ms:.2f} ms ({worst.level}, run "
+            f"{worst.repeat + 1})"
+        )
+        if spikes:
+            measured += "; over: " + ", ".join(
+                f"{r.level} run {r.repeat + 1}: {r.result.p99_ms:.1f} ms" for r in spikes
+            )
         report.verdict(
-            f"fraudsvc p99 <= {TARGET_P99_MS:g} ms at {TARGET_RATE:g} req/s",
-            f"p99 {p99:.2f} ms at {achieved:.0f} req/s achieved",
+            f"every fraudsvc run at {low:g}-{high:g} req/s has p99 <= {TARGET_P99_MS:g} ms",
+            measured,
+            not spikes,
+            gate=True,
+        )
+        missed |= bool(spikes)
+    ours = [r for r in floor if r.target == "fraudsvc"]
+    bare = [r for r in floor if r.target == "bare"]
+    if ours and bare:
+        rate = median_of(ours, lambda r: r.result.rate)
+        floor_rate = median_of(bare, lambda r: r.result.rate)
+        errors = _errors(ours)
+        share = rate / floor_rate if floor_rate else math.nan
+        ok = errors == 0 and (rate >= TARGET_SUSTAINED or share >= TARGET_OF_BARE)
+        report.verdict(
+            f"fraudsvc sustains >= {TARGET_SUSTAINED:g} req/s, or >= "
+            f"{TARGET_OF_BARE:.0%} of the bare endpoint",
+            f"{rate:.0f} req/s at saturation against {floor_rate:.0f} for the bare endpoint "
+            f"({share:.0%}; {errors} errors; medians of {len(ours)} interleaved runs)",
             ok,
         )
         missed |= not ok
-    if sat:
-        rate = median_of(sat, lambda r: r.result.rate)
-        errors = _errors(sat)
-        ok = rate >= TARGET_SUSTAINED and errors == 0
-        report.verdict(
-            f"fraudsvc sustains >= {TARGET_SUSTAINED:g} req/s",
-            f"{rate:.0f} req/s at saturation ({sat[0].pacing.connections} connections, "
-            f"{errors} errors)",
-            ok,
-        )
-        missed |= not ok
+        _bare_table(report, ours, bare)
     return missed
+
+
+def _bare_table(report: Report, ours: list[LoadRun], bare: list[LoadRun]) -> None:
+    rows = []
+    for name, chosen in (("fraudsvc web", ours), ("bare endpoint", bare)):
+        rows.append(
+            [
+                name,
+                _fmt(median_of(chosen, lambda r: r.result.rate), 0),
+                _fmt(median_of(chosen, lambda r: r.result.p50_ms)),
+                _fmt(median_of(chosen, lambda r: r.result.p99_ms)),
+                _fmt(median_of(chosen, lambda r: r.cpu_ms["server"]), 3),
+                _fmt(median_of(chosen, lambda r: r.cpu_ms["postgres"]), 3),
+                str(_errors(chosen)),
+            ]
+        )
+    report.table(
+        HTTP,
+        "fraudsvc against the bare endpoint at saturation (medians, interleaved runs)",
+        [
+            "server",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU ms/req",
+            "PostgreSQL CPU ms/req",
+            "errors",
+        ],
+        rows,
+        "The bare endpoint (tests/bench/bare.py) is a plain ASGI callable under the same uvicorn "
+        "settings that sends the scoring path's two statements (the window read with its "
+        "arguments built as the service builds them, and the atomic write with a constant "
+        "score) on a pool with the scoring pool's settings: no framework, validation, model, "
+        "rules, metrics, traces or logs. Both serve the same requests on the same database.",
+    )
 
 
 def _side_by_side(report: Report, runs: list[LoadRun], levels: list[float | None]) -> bool:
@@ -415,32 +492,19 @@ def profile(bench: Bench, report: Report, pools: Pools) -> None:
 
 # --------------------------------------------------------------------------- what-ifs
 
-WHAT_IFS: tuple[tuple[str, str, tuple[str, ...], dict[str, str]], ...] = (
-    ("as shipped", "nothing", (), {}),
+WHAT_IFS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("as shipped", "nothing (no exporter: spans keep their ids, none is recorded)", {}),
+    ("tracing off", "OTEL_SDK_DISABLED=true: no spans at all", {"OTEL_SDK_DISABLED": "true"}),
     (
-        "no pool reset",
-        "asyncpg pool created with a no-op reset (no reset round trip after each statement)",
-        ("--no-pool-reset",),
-        {},
+        "traces exported, 1 %",
+        "OTEL_TRACES_EXPORTER=console (to the log file): the default sampler when exporting, "
+        "parentbased_traceidratio 0.01",
+        {"OTEL_TRACES_EXPORTER": "console"},
     ),
     (
-        "no TRACE message logging",
-        "uvicorn.error logger at INFO, so uvicorn does not wrap the app in its message logger",
-        ("--no-trace-logging",),
-        {},
-    ),
-    (
-        "traces sampled 1 %",
-        "OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.01 (config)",
-        (),
-        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"},
-    ),
-    ("tracing off", "OTEL_SDK_DISABLED=true (config)", (), {"OTEL_SDK_DISABLED": "true"}),
-    (
-        "all three fixes",
-        "no pool reset + no TRACE message logging + traces sampled 1 %",
-        ("--no-pool-reset", "--no-trace-logging"),
-        {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.01"},
+        "no decision log",
+        "FRAUDSVC_DECISION_LOG=false: no line per scored transaction",
+        {"FRAUDSVC_DECISION_LOG": "false"},
     ),
 )
 
@@ -450,18 +514,18 @@ def pids_of(service: processes.Service) -> Callable[[], list[int]]:
 
 
 def what_ifs(bench: Bench, report: Report, pools: Pools) -> None:
-    """Saturation runs of web processes with one suggested change each, applied from outside
-    the service (tests.bench.variant), interleaved round by round with an unchanged one."""
+    """Saturation runs of web processes with one setting changed each, interleaved round by
+    round with an unchanged one: what tracing and the decision log cost."""
     plan = bench.plan
     print("  what-ifs: suggested changes applied from outside, at saturation ...", flush=True)
     targets: list[tuple[str, str, Target]] = []
     services: list[processes.Service] = []
     try:
-        for i, (name, change, flags, extra) in enumerate(WHAT_IFS):
+        for i, (name, change, extra) in enumerate(WHAT_IFS):
             port = processes.free_port()
             service = bench.start(
                 f"web-what-if-{i}",
-                [sys.executable, "-m", "tests.bench.variant", *flags, "web"],
+                processes.fraudsvc("web"),
                 bench.service_env(FRAUDSVC_PORT=str(port), FRAUDSVC_WORKER_METRICS_PORT="0")
                 | extra,
             )
@@ -508,7 +572,7 @@ def what_ifs(bench: Bench, report: Report, pools: Pools) -> None:
     report.data["what_ifs"] = {name: [r.as_json() for r in rs] for name, rs in runs.items()}
     report.table(
         HTTP,
-        "What-ifs: fraudsvc web at saturation with one suggested change each",
+        "What-ifs: fraudsvc web at saturation with one setting changed each",
         [
             "variant",
             "change",
@@ -520,9 +584,8 @@ def what_ifs(bench: Bench, report: Report, pools: Pools) -> None:
             "errors",
         ],
         rows,
-        f"Each variant is a separate `fraudsvc web` on the same database, started by "
-        "tests.bench.variant, which applies the change from outside (the service's code is "
-        f"unchanged); {plan.repeat} round(s) of {plan.what_if_seconds:g} s at saturation "
-        f"({wrk.SATURATION_CONNECTIONS} connections), the variants interleaved within each "
-        "round; medians.",
+        "Each variant is a separate `fraudsvc web` on the same database, with the setting "
+        f"changed in its environment; {plan.repeat} round(s) of {plan.what_if_seconds:g} s at "
+        f"saturation ({wrk.SATURATION_CONNECTIONS} connections), the variants interleaved "
+        "within each round; medians.",
     )

@@ -117,6 +117,7 @@ class Bench:
         self._model: Model | None = None
         self._stack: Stack | None = None
         self._mlflow: tuple[processes.Service, str] | None = None
+        self._bare: tuple[processes.Service, str] | None = None
         self.load_pools: Pools | None = None
         self._mlflow_ready = False
         self._mlflow_started = 0.0
@@ -311,6 +312,18 @@ class Bench:
             self._stack = Stack(self.database_url, web, f"http://127.0.0.1:{port}", facts=facts)
             self.report.data["database"] = facts
         return self._stack
+
+    def bare(self) -> tuple[processes.Service, str]:
+        """`tests.bench.bare` on the same database: the two round trips and nothing else."""
+        if self._bare is None:
+            self.web()
+            port = processes.free_port()
+            argv = [sys.executable, "-m", "tests.bench.bare", str(port)]
+            service = self.start("bare", argv, self.service_env())
+            url = f"http://127.0.0.1:{port}"
+            self.wait_ready(service, f"{url}/ready")
+            self._bare = (service, url)
+        return self._bare
 
     def start_worker(self, **extra_env: str) -> processes.Service:
         """`fraudsvc worker` (the default process pool), ready; `extra_env` for a what-if."""

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import polars as pl
 
 from fraudsvc.features import DECLARATION, batch_features
+from fraudsvc.transaction import OPTIONAL_FIELDS
 from tests.bench import procstat, wrk
 from tests.bench.environment import Bench
 
@@ -100,19 +102,33 @@ def level_name(rate: float | None) -> str:
 # --------------------------------------------------------------------------- request pools
 
 
+def request_rows(sample: pl.DataFrame) -> list[tuple[str, str, float, str]]:
+    """(customer, terminal, amount, the payment attributes as JSON members) per row: the
+    requests carry what real payments carry, so every declared feature is computed."""
+    optional = [f for f in OPTIONAL_FIELDS if f in sample.columns]
+    rows = []
+    for row in sample.select("customer_id", "terminal_id", "amount", *optional).iter_rows():
+        members = "".join(
+            # attributes are stored as JSON text: sent as the object they are
+            f", {json.dumps(name)}: {value if name == 'attributes' else json.dumps(value)}"
+            for name, value in zip(optional, row[3:], strict=True)
+            if value is not None
+        )
+        rows.append((row[0], row[1], row[2], members))
+    return rows
+
+
 class Pools:
     """The transactions the load draws from, as wrk data files for both servers."""
 
     def __init__(self, bench: Bench, directory: Path) -> None:
         self.bench = bench
         self.directory = directory
-        recent = bench.recent().select("transaction_id", "customer_id", "terminal_id", "amount")
+        recent = bench.recent()
         n = bench.plan.pool_rows
         sample = recent.sample(n, seed=11, with_replacement=n > recent.height)
         self.score_pool = directory / "score-pool.lua"
-        self.score_pool.write_text(
-            wrk.score_pool(sample.select("customer_id", "terminal_id", "amount").rows())
-        )
+        self.score_pool.write_text(wrk.score_pool(request_rows(sample)))
         self.sample = sample
         self.clock = Clock(bench.history_end.timestamp() + 1.0, bench.seconds_per_transaction)
         self.runs = 0
@@ -322,6 +338,19 @@ def fraudsvc_target(bench: Bench, pools: Pools) -> Target:
         server_pids=lambda: [web.web.pid],
         metrics_url=f"{web.web_url}/metrics",
         database_url=web.database_url,
+    )
+
+
+def bare_target(bench: Bench, pools: Pools) -> Target:
+    """The same requests to `tests.bench.bare`: fraudsvc's two round trips without fraudsvc."""
+    service, url = bench.bare()
+    return Target(
+        name="bare",
+        url=url,
+        script=pools.score_script,
+        finished=pools.score_finished,
+        server_pids=lambda: [service.pid],
+        database_url=bench.database_url,
     )
 
 

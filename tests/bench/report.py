@@ -125,6 +125,8 @@ class Verdict:
     target: str
     measured: str
     ok: bool
+    gate: bool = False
+    """A miss fails the run (exit status 1), not only the report."""
 
 
 @dataclass
@@ -171,9 +173,13 @@ class Report:
     def note(self, section: str, text: str) -> None:
         self.section(section).notes.append(text)
 
-    def verdict(self, target: str, measured: str, ok: bool) -> None:
-        self.verdicts.append(Verdict(target, measured, ok))
+    def verdict(self, target: str, measured: str, ok: bool, gate: bool = False) -> None:
+        self.verdicts.append(Verdict(target, measured, ok, gate))
         print(f"  [{'met' if ok else 'MISSED'}] {target}: {measured}", flush=True)
+
+    @property
+    def gate_missed(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.gate and not v.ok]
 
     def to_json(self, facts: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -34,7 +34,16 @@ from fraudsvc.features import DECLARATION
 from fraudsvc.resources import open_database
 from tests.bench import wrk
 from tests.bench.environment import Bench
-from tests.bench.load import Clock, LoadRun, Target, describe, median_of, pools_for, run_level
+from tests.bench.load import (
+    Clock,
+    LoadRun,
+    Target,
+    describe,
+    median_of,
+    pools_for,
+    request_rows,
+    run_level,
+)
 from tests.bench.report import Figure, Report
 
 SECTION = "volume: an entity's volume and one hot merchant"
@@ -77,8 +86,8 @@ def fixed_terminal_target(bench: Bench, terminal: str, live: bool = False) -> Ta
     `live`, dated now (a clock that starts at each run's start at the load's own rate)."""
     pools = pools_for(bench)
     pool = pools.directory / f"pool-{terminal}.lua"
-    rows = pools.sample.select("customer_id", "amount").rows()
-    pool.write_text(wrk.score_pool([(c, terminal, a) for c, a in rows]))
+    rows = request_rows(pools.sample)
+    pool.write_text(wrk.score_pool([(c, terminal, a, more) for c, _, a, more in rows]))
     web = bench.web()
 
     def script(pacing: wrk.Pacing) -> Path:

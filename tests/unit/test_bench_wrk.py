@@ -176,7 +176,8 @@ def test_score_script_paces_wrk_and_sends_new_transactions(
 ) -> None:
     url, bodies = server
     pool = tmp_path / "pool.lua"
-    pool.write_text(wrk.score_pool([("C1", "T1", 12.5), ("C2", "T9", 7.0)]))
+    attributes = ', "channel": "ecommerce", "device_id": "D1"'
+    pool.write_text(wrk.score_pool([("C1", "T1", 12.5, attributes), ("C2", "T9", 7.0, "")]))
     pacing = wrk.pacing_for(100.0)
     base = datetime(2026, 5, 1, tzinfo=UTC).timestamp()
     script = tmp_path / "score.lua"
@@ -212,3 +213,8 @@ def test_score_script_paces_wrk_and_sends_new_transactions(
         ("C1", "T1", 12.5),
         ("C2", "T9", 7.0),
     }
+    for body in sent:  # the payment attributes travel with their row
+        if body["customer_id"] == "C1":
+            assert (body["channel"], body["device_id"]) == ("ecommerce", "D1")
+        else:
+            assert "channel" not in body
