@@ -214,7 +214,7 @@ async def claim(transaction_id: str, analyst: str, minutes: int) -> ClaimOutcome
                 connection,
                 analyst,
                 "review.claimed",
-                f"transaction:{transaction_id}",
+                f"case:{transaction_id}",
                 {"until": until.isoformat()},
             )
             return "claimed"
@@ -271,7 +271,7 @@ async def close(
             )
             details["list"] = {"name": addition.name, "value": addition.value}
         await audit.record(
-            connection, analyst, "review.verdict", f"transaction:{transaction_id}", details
+            connection, analyst, "review.verdict", f"case:{transaction_id}", details
         )
         return True
 

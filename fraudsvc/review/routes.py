@@ -17,9 +17,9 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import Cookie
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.enums import MediaType
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery
 from litestar.static_files import create_static_files_router
 
 from fraudsvc.db import analysts, cases
@@ -135,7 +135,9 @@ def _sign_in_form(
 
 @get("/sign-in", name="review-sign-in")
 async def sign_in_form(
-    request: Request, review_settings: ReviewSettings, msg: str | None = None
+    request: Request,
+    review_settings: NamedDependency[ReviewSettings],
+    msg: FromQuery[str | None] = None,
 ) -> Response[str]:
     if await auth.current_session(request) is not None:
         return redirect("/review")
@@ -143,7 +145,9 @@ async def sign_in_form(
 
 
 @post("/sign-in", status_code=303)
-async def sign_in(request: Request, review_settings: ReviewSettings) -> Response[str]:
+async def sign_in(
+    request: Request, review_settings: NamedDependency[ReviewSettings]
+) -> Response[str]:
     form = await _form(request, None)
     name = form.get("name", "").strip()[:64]
     outcome = await auth.sign_in(
@@ -173,7 +177,9 @@ async def sign_in(request: Request, review_settings: ReviewSettings) -> Response
 
 @post("/sign-out", status_code=303)
 async def sign_out(
-    request: Request, review_settings: ReviewSettings, analyst: Session
+    request: Request,
+    review_settings: NamedDependency[ReviewSettings],
+    analyst: NamedDependency[Session],
 ) -> Response[str]:
     await _form(request, analyst)
     token = request.cookies.get(auth.SESSION_COOKIE, "")
@@ -186,11 +192,11 @@ async def sign_out(
 
 @get("/")
 async def queue(
-    analyst: Session,
-    decision: str | None = None,
-    rule: str | None = None,
-    terminal: str | None = None,
-    msg: str | None = None,
+    analyst: NamedDependency[Session],
+    decision: FromQuery[str | None] = None,
+    rule: FromQuery[str | None] = None,
+    terminal: FromQuery[str | None] = None,
+    msg: FromQuery[str | None] = None,
 ) -> Response[str]:
     data = await queue_page(filters_from(decision, rule, terminal))
     return page("queue.html", analyst=analyst, q=data, message=MESSAGES.get(msg or ""))
@@ -198,9 +204,9 @@ async def queue(
 
 @get("/{transaction_id:str}")
 async def case(
-    analyst: Session,
-    transaction_id: str,
-    msg: str | None = Parameter(query="msg", default=None),
+    analyst: NamedDependency[Session],
+    transaction_id: FromPath[str],
+    msg: FromQuery[str | None] = None,
 ) -> Response[str]:
     data = await case_page(transaction_id) if _ID.match(transaction_id) else None
     if data is None:
@@ -222,7 +228,10 @@ async def case(
 
 @post("/{transaction_id:str}/claim", status_code=303)
 async def claim(
-    request: Request, review_settings: ReviewSettings, analyst: Session, transaction_id: str
+    request: Request,
+    review_settings: NamedDependency[ReviewSettings],
+    analyst: NamedDependency[Session],
+    transaction_id: FromPath[str],
 ) -> Response[str]:
     await _form(request, analyst)
     if not _ID.match(transaction_id):
@@ -238,7 +247,9 @@ def _list_value(kind: str, tx: dict[str, str | None]) -> str | None:
 
 
 @post("/{transaction_id:str}/verdict", status_code=303)
-async def verdict(request: Request, analyst: Session, transaction_id: str) -> Response[str]:
+async def verdict(
+    request: Request, analyst: NamedDependency[Session], transaction_id: FromPath[str]
+) -> Response[str]:
     form = await _form(request, analyst)
     if not _ID.match(transaction_id):
         return redirect("/review")
