@@ -48,7 +48,7 @@ MAX_REASON = 500
 _ID = re.compile(ID_PATTERN)
 # what a redirect may ask the next page to say: fixed texts, never text from the request
 MESSAGES = {
-    "claimed": "You hold this case now.",
+    "claimed": "Claimed: the case is yours until the time shown.",
     "held": "Another analyst holds this case: pick another one.",
     "closed": "This case is closed already.",
     "claim_first": "Claim the case before giving a verdict (or your claim expired).",
