@@ -270,9 +270,7 @@ async def close(
                 analyst,
             )
             details["list"] = {"name": addition.name, "value": addition.value}
-        await audit.record(
-            connection, analyst, "review.verdict", f"case:{transaction_id}", details
-        )
+        await audit.record(connection, analyst, "review.verdict", f"case:{transaction_id}", details)
         return True
 
 

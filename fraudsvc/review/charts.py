@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH = 640
-LABEL_WIDTH = 240
+WIDTH = 660
+LABEL_WIDTH = 270
 VALUE_WIDTH = 70
 ROW_HEIGHT = 24
 BAR_HEIGHT = 16
