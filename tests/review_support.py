@@ -75,7 +75,7 @@ async def review_case(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
     published ruleset within a second); the prediction of the one that opened a case."""
     scored: dict[str, Any] = {}
     for _ in range(50):
-        response = await api.post("/v1/transactions", json=tx(amount=900, **fields))
+        response = await api.post("/v1/transactions", json=tx(**{"amount": 900, **fields}))
         scored = response.json()
         if scored.get("decision") == "review":
             return scored

@@ -111,7 +111,7 @@ QUEUE_SQL = f"""
 SELECT c.transaction_id, c.opened_at, extract(epoch FROM now() - c.opened_at) AS age_seconds,
        c.claimed_by, CASE WHEN c.claimed_until > now() THEN c.claimed_until END AS claimed_until,
        t.amount_minor, t.customer_id, t.terminal_id, t.attributes, p.score, p.decision,
-       p.decided_by, {PRIORITY_SQL} AS priority
+       p.decided_by, {PRIORITY_SQL} AS priority, count(*) OVER () AS total
 FROM review_cases AS c
 JOIN predictions AS p ON p.transaction_id = c.transaction_id
 JOIN transactions AS t ON t.transaction_id = c.transaction_id
@@ -125,9 +125,11 @@ LIMIT $4
 """
 
 
-async def queue(f: QueueFilter, limit: int = 200) -> list[QueueRow]:
-    """Open cases, highest priority first (claimed ones included, marked with their holder)."""
+async def queue(f: QueueFilter, limit: int = 200) -> tuple[list[QueueRow], int]:
+    """Open cases, highest priority first (claimed ones included, marked with their holder),
+    and how many match in all."""
     rows = await fetch_many(QUEUE_SQL, f.decision, f.rule, f.terminal, limit)
+    total = int(rows[0]["total"]) if rows else 0
     return [
         QueueRow(
             transaction_id=r["transaction_id"],
@@ -145,7 +147,7 @@ async def queue(f: QueueFilter, limit: int = 200) -> list[QueueRow]:
             attributes=None if r["attributes"] is None else msgspec.json.decode(r["attributes"]),
         )
         for r in rows
-    ]
+    ], total
 
 
 async def rules_in_queue() -> list[str]:

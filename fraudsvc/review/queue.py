@@ -57,6 +57,7 @@ class Row:
 @dataclass(frozen=True)
 class QueuePage:
     rows: list[Row]
+    total: int
     filters: QueueFilter
     decisions: tuple[str, ...]
     rules: list[str]
@@ -72,8 +73,9 @@ def filters_from(decision: str | None, rule: str | None, terminal: str | None) -
 
 
 async def queue_page(filters: QueueFilter) -> QueuePage:
-    rows = await cases.queue(filters)
+    rows, total = await cases.queue(filters)
     return QueuePage(
+        total=total,
         rows=[
             Row(
                 transaction_id=r.transaction_id,

@@ -280,3 +280,25 @@ async def test_a_disabled_analyst_is_signed_out_at_once(api: httpx.AsyncClient) 
         assert await analysts.disable(name, "test")
         assert (await web.get("/review")).status_code == 303
     assert (await sign_in(base(api), name)).status_code == 401
+
+
+async def test_the_queue_filters_by_decision_rule_and_terminal_in_priority_order(
+    api: httpx.AsyncClient,
+) -> None:
+    one = await review_case(api, terminal_id="T-filter-one")
+    two = await review_case(api, terminal_id="T-filter-one", amount=5000)
+    async with signed_in(base(api), await new_analyst()) as web:
+        page = (await web.get("/review", params={"terminal": "T-filter-one"})).text
+        shown = re.findall(r'<a href="/review/([^"?]+)">', page)
+        # the same score band and age: the larger amount comes first
+        assert set(shown) == {one["transaction_id"], two["transaction_id"]}
+        if two["score"] >= one["score"]:
+            assert shown == [two["transaction_id"], one["transaction_id"]]
+        assert "2 open" in page
+        by_rule = (await web.get("/review", params={"rule": "review_large"})).text
+        assert f">{one['transaction_id']}</a>" in by_rule
+        assert ">no_such_rule<" not in by_rule
+        none = (await web.get("/review", params={"rule": "no_such_rule"})).text
+        assert "No open cases match these filters" in none
+        blocked = (await web.get("/review", params={"decision": "block"})).text
+        assert f">{one['transaction_id']}</a>" not in blocked
