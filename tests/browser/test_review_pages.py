@@ -7,6 +7,7 @@ queue and the case go to data/reports/screenshots/."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from fraudsvc.settings import Settings
 from tests.browser.browsing import Browsed, save_screenshot
 from tests.review_support import PASSWORD, new_analyst, publish_review_rule, review_case
 from tests.service import API_KEY, FAST_LIME, running_service, service_env
+from tests.service import transaction as tx
 
 pytestmark = pytest.mark.slow
 SCRIPT = "<script>alert(1)</script>"
@@ -68,8 +70,25 @@ async def test_an_analyst_works_a_case_to_a_verdict_in_the_browser(
 
     page.on("dialog", refuse)
     async with httpx.AsyncClient(base_url=app, headers={"X-API-Key": API_KEY}) as api:
+        # the customer's history: two earlier payments at the same terminal, one labelled
+        customer, terminal = f"C-{secrets.token_hex(4)}", f"T-{secrets.token_hex(4)}"
+        for i, amount in enumerate((12.5, 40.0)):
+            earlier = tx(
+                customer_id=customer,
+                terminal_id=terminal,
+                amount=amount,
+                timestamp=f"2026-03-02T0{8 + i}:00:00Z",
+            )
+            assert (await api.post("/v1/transactions", json=earlier)).status_code == 201
+        labelled = await api.post(
+            f"/v1/transactions/{earlier['transaction_id']}/label",
+            json={"is_fraud": 0, "source": "chargeback"},
+        )
+        assert labelled.status_code == 201, labelled.text
         first = await review_case(
             api,
+            customer_id=customer,
+            terminal_id=terminal,
             attributes={"merchant_name": SCRIPT, "memo": IMG},
             channel="ecommerce",
             merchant_category="5411",
@@ -102,6 +121,7 @@ async def test_an_analyst_works_a_case_to_a_verdict_in_the_browser(
         await expect(page.get_by_text(IMG, exact=True)).to_be_visible()
         await expect(page.locator("svg.chart")).to_have_count(2)  # contributions and LIME
         await expect(page.get_by_text("Local fit R²")).to_be_visible()
+        await expect(page.get_by_text(earlier["transaction_id"])).to_have_count(2)  # both lists
         await save_screenshot(page, "review-case")
 
         await page.get_by_label("Confirm fraud").check()
