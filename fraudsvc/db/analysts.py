@@ -140,7 +140,12 @@ async def throttled(keys: dict[ThrottleScope, str], attempts: int, window_minute
 
 
 async def record_failure(keys: dict[ThrottleScope, str], window_minutes: int) -> None:
-    """Count a failed sign-in against each key; a key whose window has passed starts again."""
+    """Count a failed sign-in against each key; a key whose window has passed starts again.
+    Counts of past windows are dropped here, so guessed names do not pile up."""
+    await fetch_many(
+        "DELETE FROM signin_failures WHERE window_start < now() - make_interval(mins => $1)",
+        window_minutes,
+    )
     await fetch_many(
         "INSERT INTO signin_failures AS f (scope, key, window_start, failures) "
         "SELECT scope, key, now(), 1 FROM unnest($1::varchar[], $2::varchar[]) AS u(scope, key) "

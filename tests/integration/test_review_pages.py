@@ -302,3 +302,22 @@ async def test_the_queue_filters_by_decision_rule_and_terminal_in_priority_order
         assert "No open cases match these filters" in none
         blocked = (await web.get("/review", params={"decision": "block"})).text
         assert f">{one['transaction_id']}</a>" not in blocked
+
+
+async def test_a_session_ends_when_it_expires(api: httpx.AsyncClient, database_url: str) -> None:
+    name = await new_analyst()
+    async with signed_in(base(api), name) as web:
+        assert (await web.get("/review")).status_code == 200
+        # time passes: FRAUDSVC_REVIEW_SESSION_MINUTES after sign-in
+        connection = await asyncpg.connect(database_url)
+        try:
+            await connection.execute(
+                "UPDATE analyst_sessions SET expires_at = now() - interval '1 second' "
+                "WHERE analyst = $1",
+                name,
+            )
+        finally:
+            await connection.close()
+        expired = await web.get("/review")
+        assert expired.status_code == 303
+        assert expired.headers["location"] == "/review/sign-in"
