@@ -73,6 +73,22 @@ async def disable(name: str, actor: str) -> bool:
         return True
 
 
+async def set_password(name: str, password_hash: str, actor: str) -> bool:
+    """A new password (a forgotten one, a demo's); ends the account's sessions. False when there
+    is no such account."""
+    async with outage_guard(), pool().acquire() as connection, connection.transaction():
+        found = await connection.fetchval(
+            "UPDATE analysts SET password_hash = $2 WHERE name = $1 RETURNING true",
+            name,
+            password_hash,
+        )
+        if not found:
+            return False
+        await connection.execute("DELETE FROM analyst_sessions WHERE analyst = $1", name)
+        await audit.record(connection, actor, "analyst.password_set", f"analyst:{name}")
+        return True
+
+
 async def credentials(name: str) -> Credentials | None:
     rows = await fetch_many(
         "SELECT name, password_hash, disabled FROM analysts WHERE name = $1", name
