@@ -10,6 +10,7 @@ cookie opens nothing outside /review.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -60,21 +61,26 @@ MESSAGES = {
     "signed_out": "Signed out.",
 }
 
-_templates = Environment(
-    loader=FileSystemLoader(HERE / "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-_templates.filters["amount"] = amount_text
+
+@lru_cache(maxsize=1)
+def templates() -> Environment:
+    """The pages' templates, every value autoescaped (also in templates loaded from strings)."""
+    environment = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["amount"] = amount_text
+    return environment
 
 
 def page(
     template: str, status_code: int = 200, cookies: list[Cookie] | None = None, **context: Any
 ) -> Response[str]:
     context.setdefault("message", None)
-    html = _templates.get_template(template).render(static=STATIC_PREFIX, **context)
+    html = templates().get_template(template).render(static=STATIC_PREFIX, **context)
     return Response(
         html,
         status_code=status_code,
@@ -160,7 +166,7 @@ async def sign_in(
             review_settings,
             429,
             name=name,
-            error=f"Too many failed sign-ins. Try again in {minutes} minutes.",
+            error=f"Too many failed sign-ins. Wait up to {minutes} minutes and try again.",
         )
     if outcome == "wrong":
         return _sign_in_form(

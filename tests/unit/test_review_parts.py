@@ -1,4 +1,5 @@
-"""The review pages' pure parts: bar geometry, how values and ages read, which filters pass."""
+"""The review pages' pure parts: bar geometry, how values and ages read, which filters pass,
+and templates that escape every value."""
 
 from __future__ import annotations
 
@@ -52,3 +53,14 @@ def test_details_are_one_short_line() -> None:
     assert details_text(None) == ""
     assert details_text({"b": 1, "a": "x"}) == "a=x, b=1"
     assert len(details_text({"a": "y" * 500})) == 120
+
+
+def test_every_template_value_is_escaped_and_a_missing_one_fails_loudly() -> None:
+    import jinja2
+
+    from fraudsvc.review.routes import templates
+
+    env = templates()
+    assert env.from_string("{{ x }}").render(x='"><img src=x>') == "&#34;&gt;&lt;img src=x&gt;"
+    with pytest.raises(jinja2.UndefinedError):
+        env.from_string("{{ missing.field }}").render()
