@@ -158,6 +158,7 @@ def _stages_table(report: Report, runs: list[LoadRun], levels: list[float | None
             "in server ms",
             "history ms",
             "score ms",
+            "rules ms",
             "persist ms",
             "enqueue ms",
             "other ms",
@@ -168,8 +169,9 @@ def _stages_table(report: Report, runs: list[LoadRun], levels: list[float | None
         rows,
         "In-server times are the means of fraudsvc's own histograms between two scrapes of "
         "/metrics (fraudsvc_http_request_duration_seconds, fraudsvc_scoring_stage_seconds): "
-        "history = the one read of the window aggregates; score = features, booster, reasons "
-        "and policy; persist = the one atomic write; enqueue = the Redis enqueue of flagged "
+        "history = the one read of the window aggregates; score = features and booster; rules = "
+        "the live rules, the reasons of flagged transactions and the explanation policy; "
+        "persist = the one atomic write; enqueue = the Redis enqueue of flagged "
         "transactions (about 0 for the others, all requests count); other = the request time "
         "outside the stages (ASGI, middleware, guard, validation, serialisation, spans, logs). "
         "CPU per request is read from /proc: the web process (all threads), the PostgreSQL "

@@ -30,7 +30,7 @@ from fraudsvc.transaction import OPTIONAL_FIELDS
 from tests.bench import procstat, wrk
 from tests.bench.environment import Bench
 
-STAGES = ("history", "score", "persist", "enqueue")
+STAGES = ("history", "score", "rules", "persist", "enqueue")
 SCORE_PATH = "/v1/transactions"
 _SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)$")
 
