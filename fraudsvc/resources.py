@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from loguru import logger
@@ -24,6 +25,7 @@ from fraudsvc.rulebook import Rulebook
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.drift import DriftMonitor
 from fraudsvc.telemetry.metrics import WebMetrics
+from fraudsvc.telemetry.runtime import GcPauses, freeze_startup_heap, watch_loop
 from fraudsvc.telemetry.tracing import current_context_carrier
 from fraudsvc.telemetry.web import follow_model, zero
 
@@ -99,6 +101,22 @@ async def open_rulebook(
         await rulebook.close()
 
 
+@contextmanager
+def runtime_watch(metrics: WebMetrics) -> Iterator[None]:
+    """Full collections timed, the event loop watched, and the startup heap frozen out of the
+    collector's reach (fraudsvc.telemetry.runtime says why); all undone on the way out."""
+    pauses = GcPauses(metrics)
+    pauses.install()
+    watcher = asyncio.create_task(watch_loop(metrics), name="loop-watch")
+    freeze_startup_heap()
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        pauses.remove()
+        gc.unfreeze()  # what startup built may be collected again once the resources are gone
+
+
 @asynccontextmanager
 async def open_resources(settings: Settings, metrics: WebMetrics) -> AsyncIterator[Resources]:
     """Everything the web process serves with (the worker builds its own set)."""
@@ -121,6 +139,7 @@ async def open_resources(settings: Settings, metrics: WebMetrics) -> AsyncIterat
         drift_task = asyncio.create_task(drift.run(), name="drift-monitor")
         stack.push_async_callback(_cancel, drift_task)
         rulebook = await stack.enter_async_context(open_rulebook(settings, models, metrics))
+        stack.enter_context(runtime_watch(metrics))
         yield Resources(
             settings=settings,
             models=models,

@@ -21,7 +21,7 @@ TOP_REASONS = 5
 class Reason:
     feature: str
     value: float | None
-    """The feature's value; None when it is missing (an absent optional field), as LightGBM saw it."""
+    """The feature's value as LightGBM saw it; None when missing (an absent optional field)."""
     contribution: float
     """Contribution to the log-odds; positive pushes towards fraud."""
 

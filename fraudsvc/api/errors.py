@@ -19,6 +19,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -133,8 +134,12 @@ def on_http(request: AnyRequest, exc: HTTPException) -> Response[bytes]:
         return error_response(
             status, "malformed_body", f"the request body is not valid JSON: {exc.detail}"
         )
+    message = str(exc.detail)
+    if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:  # Litestar's own detail names no limit
+        limit = request.app.request_max_body_size
+        message = f"the request body is larger than {limit} bytes (FRAUDSVC_MAX_BODY_BYTES)"
     return error_response(
-        status, HTTP_ERROR_CODES.get(status, "error"), str(exc.detail), headers=headers or None
+        status, HTTP_ERROR_CODES.get(status, "error"), message, headers=headers or None
     )
 
 
@@ -170,7 +175,8 @@ def on_conflict(_: AnyRequest, exc: Conflict) -> Response[bytes]:
         str(exc),
         field=exc.fields[0] if exc.fields else None,
         errors=[
-            FieldError(field=f, rule="differs from the stored transaction") for f in exc.fields
+            FieldError(field=f, rule="differs from the stored transaction", source="body")
+            for f in exc.fields
         ],
     )
 

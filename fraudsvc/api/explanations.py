@@ -97,7 +97,7 @@ class ExplanationsController(Controller):
             "failed explanation is tried again."
         ),
         status_code=HTTP_202_ACCEPTED,
-        responses=error_responses(401, 404, 409, 429, 503),
+        responses=error_responses(400, 401, 404, 409, 429, 503),
     )
     async def request(
         self, transaction_id: TransactionId, resources: NamedDependency[Resources]
@@ -142,7 +142,7 @@ class ExplanationsController(Controller):
                 data_container=ExplanationOut,
                 description="Pending or running: the status, no weights yet",
             ),
-            **error_responses(401, 404, 429, 503),
+            **error_responses(400, 401, 404, 429, 503),
         },
     )
     async def read(self, transaction_id: TransactionId) -> Response[ExplanationOut]:

@@ -94,7 +94,7 @@ class ListsController(Controller):
     @get(
         "/{name:str}",
         summary="A list and its entries (paged by value)",
-        responses=error_responses(401, 403, 404, 429, 503),
+        responses=error_responses(400, 401, 403, 404, 429, 503),
     )
     async def read(
         self,
@@ -167,7 +167,27 @@ class ListsController(Controller):
         self,
         request: Request[Any, Any, State],
         name: Name,
-        data: Annotated[EntriesIn, Body(description="the list's whole new content")],
+        data: Annotated[
+            EntriesIn,
+            Body(
+                description="the list's whole new content",
+                examples=[
+                    Example(
+                        summary="this week's compromised terminals, from the skimming report",
+                        value={
+                            "entries": [
+                                {
+                                    "value": "T004711",
+                                    "reason": "skimmer found 2026-11-24",
+                                    "expires_at": "2026-12-24T00:00:00Z",
+                                },
+                                {"value": "T000815", "reason": "two confirmed frauds"},
+                            ]
+                        },
+                    )
+                ],
+            ),
+        ],
         dry_run: Annotated[bool, Parameter(description="only say what would change")] = False,
     ) -> ListReplaced:
         wanted = [db_lists.NewEntry(e.value, e.reason, e.expires_at) for e in data.entries]
@@ -197,7 +217,7 @@ class ListsController(Controller):
         description="The value as stored or in any form of the list's kind (a network with "
         "its prefix: /v1/lists/bad_networks/entries/203.0.113.0/24).",
         status_code=HTTP_204_NO_CONTENT,
-        responses=error_responses(401, 403, 404, 422, 429, 503),
+        responses=error_responses(400, 401, 403, 404, 422, 429, 503),
     )
     async def remove(
         self,

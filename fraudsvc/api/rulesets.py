@@ -84,7 +84,9 @@ class RulesetsController(Controller):
     tags = ("rules",)
     security = ({"AdminKey": []},)
 
-    @get("/", summary="Ruleset versions, newest first", responses=error_responses(401, 403, 503))
+    @get(
+        "/", summary="Ruleset versions, newest first", responses=error_responses(401, 403, 429, 503)
+    )
     async def versions(self) -> list[RulesetOut]:
         return [out(s) for s in await db_rulesets.versions()]
 
@@ -109,7 +111,7 @@ class RulesetsController(Controller):
         await check(0, data.rules, served_declaration(resources))
         return out(await db_rulesets.create(data.rules, data.description, actor(request)))
 
-    @get("/live", summary="The live ruleset", responses=error_responses(401, 403, 404, 503))
+    @get("/live", summary="The live ruleset", responses=error_responses(401, 403, 404, 429, 503))
     async def live(self) -> RulesetOut:
         stored = await db_rulesets.live()
         if stored is None:
@@ -117,7 +119,9 @@ class RulesetsController(Controller):
         return out(stored)
 
     @get(
-        "/{version:int}", summary="A ruleset version", responses=error_responses(401, 403, 404, 503)
+        "/{version:int}",
+        summary="A ruleset version",
+        responses=error_responses(400, 401, 403, 404, 429, 503),
     )
     async def read(self, version: Version) -> RulesetOut:
         stored = await db_rulesets.get(version)
@@ -131,7 +135,7 @@ class RulesetsController(Controller):
         description="Checked again first (a list it reads may have gone). Every web process "
         "evaluates it within a second.",
         status_code=HTTP_200_OK,
-        responses=error_responses(401, 403, 404, 422, 429, 503),
+        responses=error_responses(400, 401, 403, 404, 422, 429, 503),
     )
     async def publish(
         self,
@@ -178,7 +182,7 @@ class RulesetsController(Controller):
     summary="The audit trail of rules, lists and analysts' actions",
     tags=["rules"],
     security=[{"AdminKey": []}],
-    responses=error_responses(401, 403, 503),
+    responses=error_responses(400, 401, 403, 429, 503),
 )
 async def audit_trail(
     subject: Annotated[

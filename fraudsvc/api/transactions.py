@@ -46,6 +46,24 @@ SCORE_EXAMPLE = Example(
         "amount": 57.90,
     },
 )
+SCORE_V2_EXAMPLE = Example(
+    summary="an online payment with the attributes payments carry",
+    value={
+        "transaction_id": "tx-20260302-000124",
+        "timestamp": "2026-03-02T12:31:05Z",
+        "customer_id": "C000042",
+        "terminal_id": "T020304",
+        "amount": "249.00",
+        "currency": "USD",
+        "merchant_category": "5732",
+        "merchant_country": "US",
+        "card_country": "FR",
+        "channel": "ecommerce",
+        "device_id": "dev-8f3a21c4",
+        "ip": "203.0.113.24",
+        "attributes": {"wallet": "none", "three_ds": False, "basket_items": 3},
+    },
+)
 LABEL_EXAMPLE = Example(summary="a chargeback", value={"is_fraud": True, "source": "chargeback"})
 
 
@@ -79,7 +97,7 @@ class TransactionsController(Controller):
     async def score(
         self,
         request: Request[Any, Any, Any],
-        data: Annotated[TransactionIn, Body(examples=[SCORE_EXAMPLE])],
+        data: Annotated[TransactionIn, Body(examples=[SCORE_EXAMPLE, SCORE_V2_EXAMPLE])],
         resources: NamedDependency[Resources],
         reasons: Annotated[
             bool, Parameter(description="compute reasons for every decision, not only flagged")
@@ -107,7 +125,7 @@ class TransactionsController(Controller):
             "and its label. `prediction` and `features` are null for history imported by "
             "`fraudsvc backfill`."
         ),
-        responses=error_responses(401, 404, 422, 429, 503),
+        responses=error_responses(400, 401, 404, 422, 429, 503),
     )
     async def read(self, transaction_id: TransactionId) -> TransactionDetail:
         transaction_context.set(transaction_id)

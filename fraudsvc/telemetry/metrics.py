@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aioprometheus.collectors import Counter, Gauge, Histogram, Registry
+from aioprometheus.histogram import Histogram as HistogramValue
 from aioprometheus.metricdict import MetricDict
 from aioprometheus.renderer import render
 
@@ -22,6 +23,7 @@ LATENCY_BUCKETS = (
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5, 2.0)
 SCORE_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99)
 JOB_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+PAUSE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
 
 
@@ -43,6 +45,11 @@ class MetricSet:
 def reset(gauge: Gauge) -> None:
     """Drop every label set of a gauge (an info gauge whose labels changed)."""
     gauge.values = MetricDict()  # type: ignore[no-untyped-call]
+
+
+def empty(histogram: Histogram, labels: dict[str, str] | None = None) -> None:
+    """Create a histogram's series with no observation (all buckets at zero)."""
+    histogram.set_value(labels or {}, HistogramValue(*histogram.upper_bounds))
 
 
 class WebMetrics(MetricSet):
@@ -141,6 +148,19 @@ class WebMetrics(MetricSet):
         )
         self.list_entries = Gauge(
             "fraudsvc_list_entries", "Entries of each list this process holds", registry=r
+        )
+        self.loop_lag = Histogram(
+            "fraudsvc_event_loop_lag_seconds",
+            "How late the event loop woke a 0.1 s timer: time every request waited behind "
+            "something that held the loop",
+            registry=r,
+            buckets=PAUSE_BUCKETS,
+        )
+        self.gc_pause = Histogram(
+            "fraudsvc_gc_pause_seconds",
+            "Full (generation 2) garbage collections of the web process: each one stops it",
+            registry=r,
+            buckets=PAUSE_BUCKETS,
         )
 
 

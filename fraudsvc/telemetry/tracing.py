@@ -1,7 +1,9 @@
 """OpenTelemetry traces: one trace per transaction, from the HTTP request to the explanation.
 
-- The web request's server span is named by route template; asyncpg and Redis calls, feature
-  computation, scoring and the enqueue are spans below it.
+- The web request's server span is named by route template; asyncpg and Redis calls, the rules
+  and the enqueue are spans below it. The asyncpg and Redis instrumentations are installed only
+  when something can record (an exporter or a test's processor, and a sampler that is not
+  ALWAYS_OFF): wrapping every query for spans nobody keeps is pure cost.
 - The trace context travels in the explanation job (and in the explanation row, for jobs the
   sweep sends later), so the worker's `explain` span continues the same trace.
 - Exporters come from the standard variables: OTLP over HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
@@ -47,6 +49,8 @@ TRACER_NAME = "fraudsvc"
 DEFAULT_RATIO = 0.01
 """Share of transactions traced when exporting and OTEL_TRACES_SAMPLER is unset."""
 _INSTRUMENTED: set[str] = set()
+_PROCESSORS: list[str] = []
+"""The span processors this process added (an exporter's, a test's): none means nothing records."""
 
 
 def tracer() -> trace.Tracer:
@@ -69,6 +73,12 @@ def _exporter_from_env() -> SpanExporter | None:
     return None
 
 
+def _recording(provider: TracerProvider) -> bool:
+    """Whether any span of this provider can ever be recorded: a processor to give it to and a
+    sampler that is not ALWAYS_OFF."""
+    return bool(_PROCESSORS) and provider.sampler is not ALWAYS_OFF
+
+
 def setup_tracing(service_name: str, processor: SpanProcessor | None = None) -> TracerProvider:
     """The process-wide tracer provider (created once; later calls add `processor`), and the
     asyncpg and Redis instrumentations."""
@@ -89,9 +99,15 @@ def setup_tracing(service_name: str, processor: SpanProcessor | None = None) -> 
         provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
         if exporter is not None:
             provider.add_span_processor(BatchSpanProcessor(exporter))
+            _PROCESSORS.append("exporter")
         trace.set_tracer_provider(provider)
     if processor is not None:
         provider.add_span_processor(processor)
+        _PROCESSORS.append(type(processor).__name__)
+    if not _recording(provider):
+        # nothing would ever record a database span: the server span's ids are enough for
+        # the logs and the jobs, and not wrapping every query saves its cost on each request
+        return provider
     if "asyncpg" not in _INSTRUMENTED:
         from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 

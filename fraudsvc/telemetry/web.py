@@ -9,7 +9,7 @@ from fraudsvc.decision import DECISIONS
 from fraudsvc.explain_policy import ALL, FLAGGED, REQUESTED, SAMPLED
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.pipeline import Scored
-from fraudsvc.telemetry.metrics import WebMetrics, reset
+from fraudsvc.telemetry.metrics import WebMetrics, empty, reset
 
 MODEL_EVENTS = ("loaded", "refused", "registry_unreachable")
 
@@ -29,6 +29,9 @@ def zero(metrics: WebMetrics) -> None:
     metrics.rule_evaluations.add({}, 0)
     metrics.decided_by.add({"by": "model"}, 0)
     metrics.ruleset_version.set({}, 0)
+    # a histogram's series exist from its first observation; a process with no full collection
+    # yet shows zero of them rather than nothing
+    empty(metrics.gc_pause)
 
 
 def observe_scored(metrics: WebMetrics, scored: Scored) -> None:

@@ -158,6 +158,7 @@ def _stages_table(report: Report, runs: list[LoadRun], levels: list[float | None
             "in server ms",
             "history ms",
             "score ms",
+            "rules ms",
             "persist ms",
             "enqueue ms",
             "other ms",
@@ -168,8 +169,9 @@ def _stages_table(report: Report, runs: list[LoadRun], levels: list[float | None
         rows,
         "In-server times are the means of fraudsvc's own histograms between two scrapes of "
         "/metrics (fraudsvc_http_request_duration_seconds, fraudsvc_scoring_stage_seconds): "
-        "history = the one read of the window aggregates; score = features, booster, reasons "
-        "and policy; persist = the one atomic write; enqueue = the Redis enqueue of flagged "
+        "history = the one read of the window aggregates; score = features and booster; rules = "
+        "the live rules, the reasons of flagged transactions and the explanation policy; "
+        "persist = the one atomic write; enqueue = the Redis enqueue of flagged "
         "transactions (about 0 for the others, all requests count); other = the request time "
         "outside the stages (ASGI, middleware, guard, validation, serialisation, spans, logs). "
         "CPU per request is read from /proc: the web process (all threads), the PostgreSQL "
@@ -243,6 +245,7 @@ def _fraudsvc_verdicts(report: Report, runs: list[LoadRun], floor: list[LoadRun]
             measured += "; over: " + ", ".join(
                 f"{r.level} run {r.repeat + 1}: {r.result.p99_ms:.1f} ms" for r in spikes
             )
+        _stops_table(report, checked)
         report.verdict(
             f"every fraudsvc run at {low:g}-{high:g} req/s has p99 <= {TARGET_P99_MS:g} ms",
             measured,
@@ -268,6 +271,41 @@ def _fraudsvc_verdicts(report: Report, runs: list[LoadRun], floor: list[LoadRun]
         missed |= not ok
         _bare_table(report, ours, bare)
     return missed
+
+
+def _stops_table(report: Report, checked: list[LoadRun]) -> None:
+    """Each fixed-rate run's p99 beside what stopped the whole process during it, so a spike
+    comes with its cause (or shows it was not the process)."""
+    rows = [
+        [
+            r.level,
+            str(r.repeat + 1),
+            _fmt(r.result.p99_ms),
+            _fmt(r.stops.get("gc_full", math.nan), 0),
+            _fmt(r.stops.get("gc_ms", math.nan), 1),
+            _fmt(r.stops.get("lag_over_20ms", math.nan), 0),
+            _fmt(r.stops.get("lag_max_ms", math.nan), 0),
+        ]
+        for r in sorted(checked, key=lambda r: (r.rate or 0.0, r.repeat))
+    ]
+    report.table(
+        HTTP,
+        "What stopped the web process during each fixed-rate run",
+        [
+            "rate",
+            "run",
+            "p99 ms",
+            "full GCs",
+            "their ms",
+            "loop woke >20 ms late",
+            "latest wake-up <= ms",
+        ],
+        rows,
+        "From the process's own /metrics before and after each run (fraudsvc_gc_pause_seconds, "
+        "fraudsvc_event_loop_lag_seconds; fraudsvc/telemetry/runtime.py). The startup heap is "
+        "frozen out of the collector's reach, so a full collection walks only what was allocated "
+        "since; the loop lag catches anything else that held the event loop.",
+    )
 
 
 def _bare_table(report: Report, ours: list[LoadRun], bare: list[LoadRun]) -> None:

@@ -30,9 +30,9 @@ from fraudsvc.transaction import OPTIONAL_FIELDS
 from tests.bench import procstat, wrk
 from tests.bench.environment import Bench
 
-STAGES = ("history", "score", "persist", "enqueue")
+STAGES = ("history", "score", "rules", "persist", "enqueue")
 SCORE_PATH = "/v1/transactions"
-_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)\{([^}]*)\}\s+(\S+)$")
+_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})?\s+(\S+)$")
 
 
 @dataclass
@@ -70,6 +70,8 @@ class LoadRun:
     """CPU milliseconds per completed request: server, postgres, wrk."""
     stages_ms: dict[str, float] = field(default_factory=dict)
     """Mean milliseconds per scoring stage and of the whole request, in the server (fraudsvc)."""
+    stops: dict[str, float] = field(default_factory=dict)
+    """Full collections and late event-loop wake-ups in the server during the run (fraudsvc)."""
 
     @property
     def level(self) -> str:
@@ -92,6 +94,7 @@ class LoadRun:
             "statuses": r.statuses,
             "cpu_ms_per_request": self.cpu_ms,
             "stages_ms": self.stages_ms,
+            "stops": self.stops,
         }
 
 
@@ -201,7 +204,9 @@ def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], flo
         if match is None:
             continue
         name, raw_labels, value = match.groups()
-        labels = frozenset((k, v) for k, v in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', raw_labels))
+        labels = frozenset(
+            (k, v) for k, v in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', raw_labels or "")
+        )
         try:
             samples[(name, labels)] = float(value)
         except ValueError:
@@ -237,6 +242,44 @@ def stage_means(
         }
         out["other"] = out["request"] - sum(out.get(s, 0.0) * shares[s] for s in STAGES)
     return out
+
+
+def stops(
+    before: dict[tuple[str, frozenset[tuple[str, str]]], float],
+    after: dict[tuple[str, frozenset[tuple[str, str]]], float],
+) -> dict[str, float]:
+    """What stopped the whole web process between two scrapes (fraudsvc.telemetry.runtime):
+    full collections (how many, their total ms) and event-loop wake-ups later than 20 ms."""
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    lag = "fraudsvc_event_loop_lag_seconds"
+    return {
+        "gc_full": delta("fraudsvc_gc_pause_seconds_count"),
+        "gc_ms": 1000.0 * delta("fraudsvc_gc_pause_seconds_sum"),
+        "lag_over_20ms": delta(lag + "_count") - delta(lag + "_bucket", le="0.02"),
+        "lag_max_ms": _worst_bound(before, after, lag),
+    }
+
+
+def _worst_bound(
+    before: dict[tuple[str, frozenset[tuple[str, str]]], float],
+    after: dict[tuple[str, frozenset[tuple[str, str]]], float],
+    histogram: str,
+) -> float:
+    """The upper bound (ms) of the smallest bucket that holds every observation between two
+    scrapes: the worst one was at most that (inf past the last bucket, 0 with none)."""
+    deltas: dict[float, float] = {}
+    for (name, labels), value in after.items():
+        le = dict(labels).get("le")
+        if name == histogram + "_bucket" and le is not None:
+            deltas[float(le)] = value - before.get((name, labels), 0.0)
+    total = deltas.get(math.inf, 0.0)
+    if total <= 0:
+        return 0.0
+    return 1000.0 * min(le for le, n in deltas.items() if n >= total)
 
 
 def scrape(url: str | None) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -292,7 +335,9 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
         procstat.cpu_seconds(pid) - postgres_before.get(pid, 0.0)
         for pid in set(backends) | set(backend_pids(target.database_url))
     )
-    stages = stage_means(metrics_before, scrape(target.metrics_url)) if target.metrics_url else {}
+    metrics_after = scrape(target.metrics_url)
+    stages = stage_means(metrics_before, metrics_after) if target.metrics_url else {}
+    stopped = stops(metrics_before, metrics_after) if target.metrics_url else {}
     target.finished(result, pacing)
     n = max(1, result.requests)
     return LoadRun(
@@ -307,6 +352,7 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
             "wrk": 1000.0 * wrk_cpu / n,
         },
         stages_ms=stages,
+        stops=stopped,
     )
 
 

@@ -201,3 +201,61 @@ async def test_requests_matching_no_route_are_counted_and_json(client: httpx.Asy
     assert missing.json()["error"] == "not_found"
     metrics = (await client.get("/metrics")).text
     assert 'fraudsvc_http_requests_total{method="GET",route="unmatched",status="404"} 1' in metrics
+
+
+async def test_the_documented_error_examples_are_what_the_service_sends(
+    registry_dir: Path, database_url: str
+) -> None:
+    """Each error example in the OpenAPI schema is the body the service really answers with
+    (the correlation id aside): the documentation cannot drift from the handlers."""
+    settings = Settings.from_env(service_env(registry_dir, database_url))
+    scored = {
+        "transaction_id": "tx-20260302-000123",
+        "timestamp": "2026-03-02T12:30:00Z",
+        "customer_id": "C000042",
+        "terminal_id": "T001337",
+        "amount": 57.9,
+    }
+    async with running_service(settings) as client:
+        schema = (await client.get("/docs/openapi.json")).json()
+        missing = await client.get("/v1/transactions/tx-20260302-000123")
+        assert (await client.post("/v1/transactions", json=scored)).status_code == 201
+        answers = {
+            400: await client.post(
+                "/v1/transactions",
+                content=b'{"amount": }',
+                headers={"Content-Type": "application/json"},
+            ),
+            401: await client.get("/v1/transactions/x", headers={"X-API-Key": "wrong"}),
+            403: await client.get("/v1/lists"),
+            404: missing,
+            409: await client.post("/v1/transactions", json={**scored, "amount": 58.9}),
+            413: await client.post(
+                "/v1/transactions",
+                content=b'{"pad": "' + b"x" * settings.api.max_body_bytes + b'"}',
+                headers={"Content-Type": "application/json"},
+            ),
+            422: await client.post("/v1/transactions", json={**scored, "card_country": "France"}),
+        }
+    documented: dict[int, list[dict[str, Any]]] = {}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for code, response in operation["responses"].items():
+                if int(code) < 400 or "ReadyOut" in str(response):
+                    continue
+                content = response["content"]["application/json"]
+                assert content["schema"] == {"$ref": "#/components/schemas/ErrorBody"}
+                documented.setdefault(int(code), []).extend(
+                    e["value"] for e in content["examples"].values()
+                )
+    for code, answer in answers.items():
+        assert answer.status_code == code
+        body = {k: v for k, v in answer.json().items() if k != "correlation_id" and v is not None}
+        examples = [{k: v for k, v in e.items() if k != "correlation_id"} for e in documented[code]]
+        assert body in examples, f"{code}: the service sent {body}, the docs show {examples[0]}"
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                assert operation["requestBody"]["content"]["application/json"]["schema"][
+                    "examples"
+                ], operation["summary"]

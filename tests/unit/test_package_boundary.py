@@ -79,3 +79,23 @@ def test_package_holds_no_test_or_harness_modules() -> None:
     assert not {n for n in names if n.startswith("test_") or n == "conftest.py"}
     folders = {p.parent.name for p in MODULES}
     assert not folders & {"bench", "drills", "tests"}, "harnesses belong in tests/"
+
+
+# The customer's dependencies that carry a risk stay behind the modules that contain them (the
+# README's "Dependencies' health" says why), so replacing one is a change to those files alone.
+CONTAINED = {
+    "arq": {"fraudsvc.jobs.queue", "fraudsvc.jobs.worker", "fraudsvc.jobs.explain_job"},
+    "lime": {"fraudsvc.explain"},
+    "aioprometheus": {"fraudsvc.telemetry.metrics", "fraudsvc.telemetry"},
+}
+
+
+@pytest.mark.parametrize("library", sorted(CONTAINED))
+def test_a_risky_dependency_is_imported_only_where_it_is_contained(library: str) -> None:
+    importers = set()
+    for path in MODULES:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        if any(n == library or n.startswith(library + ".") for _, n in _imported(path, tree)):
+            importers.add(_module_name(path))
+    assert importers, f"nothing imports {library}: the walk is wrong"
+    assert importers <= CONTAINED[library], f"{library} leaks into {importers - CONTAINED[library]}"
