@@ -321,3 +321,32 @@ async def test_a_session_ends_when_it_expires(api: httpx.AsyncClient, database_u
         expired = await web.get("/review")
         assert expired.status_code == 303
         assert expired.headers["location"] == "/review/sign-in"
+
+
+async def test_a_poor_lime_fit_is_drawn_with_a_plain_warning(
+    api: httpx.AsyncClient, database_url: str
+) -> None:
+    tid = (await review_case(api))["transaction_id"]
+    weights = (
+        '[{"feature": "amount", "value": 900.0, "condition": "amount = 900", "weight": 0.41, '
+        '"step": null}, {"feature": "is_night", "value": 0.0, "condition": "is_night = 0", '
+        '"weight": -0.2, "step": null}]'
+    )
+    connection = await asyncpg.connect(database_url)
+    try:  # what the worker stores for a finished explanation (this service runs none)
+        await connection.execute(
+            "INSERT INTO explanations (transaction_id, status, reason, attempts, method, "
+            "requested_at, weights, local_fit_r2, stability, target) "
+            "VALUES ($1, 'done', 'requested', 1, 'lime', now(), $2::jsonb, 0.12, 0.6, "
+            "'log_odds')",
+            tid,
+            weights,
+        )
+    finally:
+        await connection.close()
+    async with signed_in(base(api), await new_analyst()) as web:
+        page = (await web.get(f"/review/{tid}")).text
+    assert page.count('<svg class="chart"') == 2  # the contributions and LIME
+    assert ">amount = 900<" in page
+    assert "Local fit R² <strong>0.12</strong>" in page
+    assert "Poor local fit" in page
