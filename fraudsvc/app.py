@@ -25,6 +25,7 @@ from fraudsvc.api.swagger import SwaggerAssets, render_plugin, static_router
 from fraudsvc.api.transactions import TransactionsController
 from fraudsvc.pipeline import Scorer
 from fraudsvc.resources import Resources, open_resources
+from fraudsvc.review import review_router
 from fraudsvc.settings import Settings, SettingsError
 from fraudsvc.telemetry.metrics import WebMetrics
 from fraudsvc.telemetry.tracing import litestar_plugin, name_span_by_route
@@ -90,7 +91,15 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
         guards=[admin_guard],
     )
     return Litestar(
-        route_handlers=[v1, admin, healthz, readyz, metrics_route, static_router(swagger)],
+        route_handlers=[
+            v1,
+            admin,
+            review_router(settings.review),
+            healthz,
+            readyz,
+            metrics_route,
+            static_router(swagger),
+        ],
         lifespan=[lifespan],
         dependencies={
             "resources": Provide(_resources, sync_to_thread=False),

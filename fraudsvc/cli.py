@@ -508,9 +508,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--no-labels", action="store_true", help="do not post fraud labels")
     rp.set_defaults(handler=cmd_replay)
 
+    from fraudsvc.cli_analysts import register as register_analysts
     from fraudsvc.cli_rules import register
 
     register(sub)
+    register_analysts(sub)
     return parser
 
 

@@ -6,8 +6,10 @@
    known by then (`fraudsvc backfill`); 6. `fraudsvc web` and `fraudsvc worker`;
 7. the analyst's answer to the history: a list and a ruleset, live (`demo_rules`);
 8. a few thousand transactions of the last days through the HTTP API (`fraudsvc replay`), each
-   run continuing where the previous one stopped; 9. the flagged transactions' explanations;
-10. the chargebacks of the replayed payments, and a backtest of the ruleset against them.
+   run continuing where the previous one stopped; 9. an analyst account for the review queue
+   (`fraudsvc analysts add`, a new password each run, printed in the summary); 10. the flagged
+   transactions' explanations; 11. the chargebacks of the replayed payments, and a backtest of
+   the ruleset against them.
 
 Then the summary (decision mix, rule hits, latency, online quality, the backtest, one
 explanation in full, the feature buckets, the URLs),
@@ -52,6 +54,8 @@ from fraudsvc.training.pipeline import TrainOptions, train
 T = TypeVar("T")
 EXPLANATION_WAIT_SECONDS = 90.0
 LIVE_DAYS = timedelta(days=3)  # the stream the runs replay: about four runs of 3,000
+
+DEMO_ANALYST = "demo-analyst"
 
 
 @dataclass
@@ -199,6 +203,23 @@ def _summary(demo: Demo, report: ReplayReport, explanation: dict[str, Any] | Non
     return "\n".join(lines)
 
 
+def _analyst(env: dict[str, str]) -> str:
+    """The demo's analyst, made (or given a new password) with the CLI as a person would; the
+    password is new each run and printed once, for the review queue's sign-in."""
+    password = secrets.token_urlsafe(12)
+    for action in ("add", "password"):
+        done = subprocess.run(
+            fraudsvc("analysts", action, DEMO_ANALYST),
+            env=env,
+            input=password + "\n",
+            text=True,
+            capture_output=True,
+        )
+        if done.returncode == 0:
+            return password
+    raise RuntimeError(f"fraudsvc analysts failed: {done.stderr.strip()}")
+
+
 def _check_ours(demo: Demo, started: list[Service]) -> None:
     """The processes that answer are the ones just started (on a shared machine another program
     can take a port between the choice and the bind): both alive, and the web process knows
@@ -262,7 +283,7 @@ async def _judged(
 def run(transactions: int, wait: bool) -> int:
     base = Settings.from_env()
     demo_dir = base.paths.data_dir / "demo"
-    stages = Stages(total=10)
+    stages = Stages(total=11)
     started: list[Service] = []
     notes: list[str] = []
     with stages.stage("PostgreSQL and Redis"):
@@ -328,11 +349,18 @@ def run(transactions: int, wait: bool) -> int:
             report = asyncio.run(replay(frame, options, start=start, limit=transactions))
             if report.sent == 0:
                 logger.warning("  the file is exhausted: remove {} to start over", data)
+        with stages.stage("an analyst account for the review queue"):
+            analyst_password = _analyst(env)
+            logger.info("  {} (fraudsvc analysts add, password from stdin)", DEMO_ANALYST)
         with stages.stage("explanations of the flagged transactions"):
             explanation = asyncio.run(_explanation_of_a_flagged(demo, report))
         with stages.stage("chargebacks of the replayed payments, and a backtest"):
             notes += asyncio.run(_admin(demo, lambda c: _judged(c, frame, report, published)))
         print(_summary(demo, report, explanation), flush=True)
+        print(
+            f"  review queue  {url}/review   (analyst {DEMO_ANALYST}, password {analyst_password})",
+            flush=True,
+        )
         if wait:
             print("\nPress Ctrl-C to stop everything the demo started.", flush=True)
             while True:

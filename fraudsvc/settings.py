@@ -175,6 +175,18 @@ class WorkerSettings:
 class ReviewSettings:
     blocked_cases: bool
     """FRAUDSVC_REVIEW_BLOCKED: block decisions open a review case too (review ones always do)."""
+    session_minutes: int = 480
+    """FRAUDSVC_REVIEW_SESSION_MINUTES: an analyst's session ends this long after sign-in."""
+    claim_minutes: int = 30
+    """FRAUDSVC_REVIEW_CLAIM_MINUTES: a claimed case returns to the queue after this long."""
+    signin_attempts: int = 5
+    """FRAUDSVC_REVIEW_SIGNIN_ATTEMPTS: failed sign-ins (per name, and per client address) before
+    further attempts get 429 until the window ends."""
+    signin_window_minutes: int = 15
+    """FRAUDSVC_REVIEW_SIGNIN_WINDOW_MINUTES: the window in which failed sign-ins are counted."""
+    secure_cookie: bool = False
+    """FRAUDSVC_REVIEW_SECURE_COOKIE: always mark the session cookie Secure (behind a TLS proxy);
+    it is Secure anyway when the request came over https."""
 
 
 @dataclass(frozen=True)
@@ -425,7 +437,14 @@ def _read_with(r: _Reader) -> Settings:
         monitor_window=r.integer("FRAUDSVC_MONITOR_WINDOW", 5000, 100, 1_000_000),
         monitor_interval_seconds=r.number("FRAUDSVC_MONITOR_INTERVAL_SECONDS", 30.0, 1.0, 86400.0),
     )
-    review = ReviewSettings(blocked_cases=r.boolean("FRAUDSVC_REVIEW_BLOCKED", False))
+    review = ReviewSettings(
+        blocked_cases=r.boolean("FRAUDSVC_REVIEW_BLOCKED", False),
+        session_minutes=r.integer("FRAUDSVC_REVIEW_SESSION_MINUTES", 480, 1, 7 * 24 * 60),
+        claim_minutes=r.integer("FRAUDSVC_REVIEW_CLAIM_MINUTES", 30, 1, 24 * 60),
+        signin_attempts=r.integer("FRAUDSVC_REVIEW_SIGNIN_ATTEMPTS", 5, 1, 1000),
+        signin_window_minutes=r.integer("FRAUDSVC_REVIEW_SIGNIN_WINDOW_MINUTES", 15, 1, 24 * 60),
+        secure_cookie=r.boolean("FRAUDSVC_REVIEW_SECURE_COOKIE", False),
+    )
     if r.problems:
         raise SettingsError(r.problems)
     return Settings(

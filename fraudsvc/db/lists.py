@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from fraudsvc.db import audit
 from fraudsvc.db.engine import pool
 from fraudsvc.db.queries import fetch_many, outage_guard
@@ -117,37 +119,48 @@ async def add(name: str, entries: Sequence[NewEntry], source: str, actor: str) -
     """Add or replace entries (values normalised for the list's kind; ValueError names a bad
     one); returns (added, changed)."""
     async with outage_guard(), pool().acquire() as connection, connection.transaction():
-        kind = await connection.fetchval("SELECT kind FROM lists WHERE name = $1", name)
-        if kind is None:
-            raise LookupError(f"no list @{name}: create it first (PUT /v1/lists/{name})")
-        # one row per canonical value (the last one given wins): "10.0.0.1" and "10.0.0.1/32",
-        # or a value sent twice, are one entry
-        latest = {normalise(kind, e.value): e for e in entries}
-        rows = [(name, value, e.reason, source, actor, e.expires_at) for value, e in latest.items()]
-        result = await connection.fetch(
-            "INSERT INTO list_entries AS le (list_name, value, reason, source, added_by, "
-            "expires_at) SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::text[], "
-            "$4::varchar[], $5::varchar[], $6::timestamptz[]) "
-            "ON CONFLICT (list_name, value) DO UPDATE SET reason = EXCLUDED.reason, "
-            "source = EXCLUDED.source, added_by = EXCLUDED.added_by, added_at = now(), "
-            "expires_at = EXCLUDED.expires_at "
-            "WHERE (le.reason, le.source, le.expires_at) IS DISTINCT FROM "
-            "(EXCLUDED.reason, EXCLUDED.source, EXCLUDED.expires_at) "
-            "RETURNING (xmax = 0) AS inserted, value",
-            *[list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 6,
+        return await add_on(connection, name, entries, source, actor)
+
+
+async def add_on(
+    connection: asyncpg.Connection,
+    name: str,
+    entries: Sequence[NewEntry],
+    source: str,
+    actor: str,
+) -> tuple[int, int]:
+    """`add` inside the caller's transaction (an analyst's verdict adds with its label)."""
+    kind = await connection.fetchval("SELECT kind FROM lists WHERE name = $1", name)
+    if kind is None:
+        raise LookupError(f"no list @{name}: create it first (PUT /v1/lists/{name})")
+    # one row per canonical value (the last one given wins): "10.0.0.1" and "10.0.0.1/32",
+    # or a value sent twice, are one entry
+    latest = {normalise(kind, e.value): e for e in entries}
+    rows = [(name, value, e.reason, source, actor, e.expires_at) for value, e in latest.items()]
+    result = await connection.fetch(
+        "INSERT INTO list_entries AS le (list_name, value, reason, source, added_by, "
+        "expires_at) SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::text[], "
+        "$4::varchar[], $5::varchar[], $6::timestamptz[]) "
+        "ON CONFLICT (list_name, value) DO UPDATE SET reason = EXCLUDED.reason, "
+        "source = EXCLUDED.source, added_by = EXCLUDED.added_by, added_at = now(), "
+        "expires_at = EXCLUDED.expires_at "
+        "WHERE (le.reason, le.source, le.expires_at) IS DISTINCT FROM "
+        "(EXCLUDED.reason, EXCLUDED.source, EXCLUDED.expires_at) "
+        "RETURNING (xmax = 0) AS inserted, value",
+        *[list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 6,
+    )
+    added = sum(1 for r in result if r["inserted"])
+    changed = len(result) - added
+    if result:
+        await connection.execute("UPDATE lists SET updated_at = now() WHERE name = $1", name)
+        await audit.record(
+            connection,
+            actor,
+            "list.entries_added",
+            f"list:{name}",
+            [{"value": r["value"], "new": r["inserted"]} for r in result],
         )
-        added = sum(1 for r in result if r["inserted"])
-        changed = len(result) - added
-        if result:
-            await connection.execute("UPDATE lists SET updated_at = now() WHERE name = $1", name)
-            await audit.record(
-                connection,
-                actor,
-                "list.entries_added",
-                f"list:{name}",
-                [{"value": r["value"], "new": r["inserted"]} for r in result],
-            )
-        return added, changed
+    return added, changed
 
 
 @dataclass(frozen=True)

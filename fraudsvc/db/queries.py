@@ -322,11 +322,20 @@ SELECT (SELECT count(*) FROM known) AS known, (SELECT inserted FROM up) AS inser
 
 
 async def upsert_label(
-    transaction_id: str, is_fraud: bool, source: str, labelled_by: str | None = None
+    transaction_id: str,
+    is_fraud: bool,
+    source: str,
+    labelled_by: str | None = None,
+    connection: asyncpg.Connection | None = None,
 ) -> LabelOutcome | None:
     """Record a verdict (the label API and the analysts' pages both come here); None when the
-    transaction is unknown. Repeats change nothing. `labelled_by` names the analyst."""
-    row = await _run("fetchrow", LABEL_SQL, transaction_id, is_fraud, source, labelled_by)
+    transaction is unknown. Repeats change nothing. `labelled_by` names the analyst;
+    `connection` runs it inside the caller's transaction (a verdict closes its case with it)."""
+    args = (transaction_id, is_fraud, source, labelled_by)
+    if connection is not None:
+        row = await connection.fetchrow(LABEL_SQL, *args)
+    else:
+        row = await _run("fetchrow", LABEL_SQL, *args)
     if row["known"] == 0:
         return None
     if row["inserted"] is None:
