@@ -58,6 +58,12 @@ def zero(metrics: WorkerMetrics) -> None:
     metrics.db_errors.add({"source": "job"}, 0)
     metrics.db_errors.add({"source": "backlog"}, 0)
     metrics.db_errors.add({"source": "fold"}, 0)
+    metrics.db_errors.add({"source": "review"}, 0)
+    metrics.review_open.set({}, 0)
+    metrics.review_oldest.set({}, 0)
+    for verdict in ("fraud", "genuine"):
+        metrics.review_closed.set({"verdict": verdict}, 0)
+    metrics.review_precision.set({}, 0)
     metrics.redis_errors.add({"operation": "queue_depth"}, 0)
     metrics.redis_errors.add({"operation": "worker"}, 0)
 

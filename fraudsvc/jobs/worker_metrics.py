@@ -1,10 +1,11 @@
-"""Gauges the worker refreshes from Redis and PostgreSQL: at every scrape and every sweep."""
+"""Gauges the worker refreshes from Redis and PostgreSQL: at every scrape and every sweep (the
+explanation queue and backlog, the analysts' review queue)."""
 
 from __future__ import annotations
 
 from redis.exceptions import RedisError
 
-from fraudsvc.db import explanations
+from fraudsvc.db import cases, explanations
 from fraudsvc.db.engine import DatabaseUnavailable
 from fraudsvc.jobs.state import WorkerState
 
@@ -27,6 +28,21 @@ async def refresh_backlog(state: WorkerState) -> None:
     state.metrics.oldest_open.set({}, backlog.oldest_seconds)
 
 
+async def refresh_review(state: WorkerState) -> None:
+    try:
+        stats = await cases.review_stats()
+    except DatabaseUnavailable:
+        state.metrics.db_errors.inc({"source": "review"})
+        return
+    m = state.metrics
+    m.review_open.set({}, stats.open_cases)
+    m.review_oldest.set({}, stats.oldest_open_seconds)
+    for verdict, count in stats.closed_last_hour.items():
+        m.review_closed.set({"verdict": verdict}, count)
+    m.review_precision.set({}, stats.confirmed_share_7d)
+
+
 async def refresh_all(state: WorkerState) -> None:
     await refresh_queue_depth(state)
     await refresh_backlog(state)
+    await refresh_review(state)

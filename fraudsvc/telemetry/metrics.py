@@ -212,6 +212,27 @@ class WorkerMetrics(MetricSet):
             "Age of the oldest explanation not finished (0 when none): a stuck worker shows here",
             registry=r,
         )
+        self.review_open = Gauge(
+            "fraudsvc_review_cases_open",
+            "Cases waiting in the analysts' review queue, from PostgreSQL",
+            registry=r,
+        )
+        self.review_oldest = Gauge(
+            "fraudsvc_review_oldest_open_seconds",
+            "Age of the oldest open review case (0 when none)",
+            registry=r,
+        )
+        self.review_closed = Gauge(
+            "fraudsvc_review_closed_last_hour",
+            "Review cases closed in the last hour, by verdict (fraud, genuine)",
+            registry=r,
+        )
+        self.review_precision = Gauge(
+            "fraudsvc_review_confirmed_fraud_share",
+            "Share of the review cases closed in the last 7 days that analysts confirmed as "
+            "fraud: the precision of the review band (0 when none closed)",
+            registry=r,
+        )
         self.swept = Counter(
             "fraudsvc_sweep_enqueued_total",
             "Explanations the sweep enqueued because they had no job",

@@ -350,3 +350,27 @@ async def test_a_poor_lime_fit_is_drawn_with_a_plain_warning(
     assert ">amount = 900<" in page
     assert "Local fit R² <strong>0.12</strong>" in page
     assert "Poor local fit" in page
+
+
+async def test_the_queue_gauges_follow_cases_opened_and_closed(api: httpx.AsyncClient) -> None:
+    """What the worker exports (fraudsvc_review_*): two cases opened, one closed as genuine."""
+    from fraudsvc.db import cases
+
+    before = await cases.review_stats()
+    first = await review_case(api)
+    await review_case(api)
+    tid = first["transaction_id"]
+    async with signed_in(base(api), await new_analyst()) as web:
+        token = csrf_of((await web.get(f"/review/{tid}")).text)
+        await web.post(f"/review/{tid}/claim", data={"csrf_token": token})
+        done = await web.post(
+            f"/review/{tid}/verdict", data={"csrf_token": token, "verdict": "genuine"}
+        )
+        assert done.status_code == 303
+    after = await cases.review_stats()
+    assert after.open_cases == before.open_cases + 1
+    assert after.closed_last_hour["genuine"] == before.closed_last_hour["genuine"] + 1
+    assert after.closed_last_hour["fraud"] == before.closed_last_hour["fraud"]
+    closed = sum(after.closed_last_hour.values())
+    assert after.confirmed_share_7d == pytest.approx(after.closed_last_hour["fraud"] / closed)
+    assert after.oldest_open_seconds >= 0.0
