@@ -7,7 +7,8 @@
 7. the analyst's answer to the history: a list and a ruleset, live (`demo_rules`);
 8. a few thousand transactions of the last days through the HTTP API (`fraudsvc replay`), each
    run continuing where the previous one stopped; 9. an analyst account for the review queue
-   (`fraudsvc analysts add`, a new password each run, printed in the summary); 10. the flagged
+   (`fraudsvc analysts add`, a new password each run, printed in the summary), who signs in at
+   /review, works the top case to a verdict and reads its label through the API; 10. the flagged
    transactions' explanations; 11. the chargebacks of the replayed payments, and a backtest of
    the ruleset against them.
 
@@ -38,7 +39,7 @@ import httpx
 import polars as pl
 from loguru import logger
 
-from fraudsvc import demo_rules
+from fraudsvc import demo_review, demo_rules
 from fraudsvc.contract import load_contract_file
 from fraudsvc.datagen import GeneratorConfig, generate
 from fraudsvc.db.admin import migrate
@@ -349,9 +350,13 @@ def run(transactions: int, wait: bool) -> int:
             report = asyncio.run(replay(frame, options, start=start, limit=transactions))
             if report.sent == 0:
                 logger.warning("  the file is exhausted: remove {} to start over", data)
-        with stages.stage("an analyst account for the review queue"):
+        with stages.stage("an analyst works the top case of the review queue"):
             analyst_password = _analyst(env)
             logger.info("  {} (fraudsvc analysts add, password from stdin)", DEMO_ANALYST)
+            worked = asyncio.run(
+                demo_review.work_top_case(url, demo.api_key, DEMO_ANALYST, analyst_password, frame)
+            )
+            notes += demo_review.lines(worked, DEMO_ANALYST)
         with stages.stage("explanations of the flagged transactions"):
             explanation = asyncio.run(_explanation_of_a_flagged(demo, report))
         with stages.stage("chargebacks of the replayed payments, and a backtest"):

@@ -374,3 +374,29 @@ async def test_the_queue_gauges_follow_cases_opened_and_closed(api: httpx.AsyncC
     closed = sum(after.closed_last_hour.values())
     assert after.confirmed_share_7d == pytest.approx(after.closed_last_hour["fraud"] / closed)
     assert after.oldest_open_seconds >= 0.0
+
+
+async def test_the_demos_analyst_works_the_top_case_through_the_forms(
+    api: httpx.AsyncClient,
+) -> None:
+    """fraudsvc.demo_review signs in, claims the top case, gives the truth as its verdict, and
+    the label is read back through the API."""
+    import polars as pl
+
+    from fraudsvc import demo_review
+
+    await review_case(api)
+    name = await new_analyst("demo")
+    async with signed_in(base(api), name) as web:
+        top = re.search(r'<a href="/review/([^"?/]+)">', (await web.get("/review")).text)
+    assert top is not None
+    truth = pl.DataFrame({"transaction_id": [top.group(1)], "is_fraud": [1]})
+    worked = await demo_review.work_top_case(base(api), API_KEY, name, PASSWORD, truth)
+    assert worked is not None
+    assert (worked.transaction_id, worked.verdict) == (top.group(1), "fraud")
+    assert worked.label is not None
+    assert (worked.label["is_fraud"], worked.label["source"]) == (True, "analyst")
+    assert (
+        "marked it fraud; the API now shows its label is_fraud=True source=analyst"
+        in (demo_review.lines(worked, name)[0])
+    )
