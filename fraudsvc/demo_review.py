@@ -18,6 +18,7 @@ import polars as pl
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _CASE = re.compile(r'<a href="/review/([^"?/]+)">')
+_OPEN = re.compile(r'<span class="count">(\d+) open')
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ async def work_top_case(
         )
         if done.status_code != 303:
             raise RuntimeError(f"the verdict was refused ({done.status_code})")
-        left = len(_CASE.findall((await web.get("/review")).text))
+        after = _OPEN.search((await web.get("/review")).text)
+        left = int(after.group(1)) if after else 0
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as api:
         detail = await api.get(f"/v1/transactions/{tid}", headers={"X-API-Key": api_key})
     label = detail.json().get("label") if detail.status_code == 200 else None
