@@ -102,19 +102,21 @@ async def open_rulebook(
 
 
 @contextmanager
-def runtime_watch(metrics: WebMetrics) -> Iterator[None]:
+def runtime_watch(metrics: WebMetrics, freeze: bool) -> Iterator[None]:
     """Full collections timed, the event loop watched, and the startup heap frozen out of the
     collector's reach (fraudsvc.telemetry.runtime says why); all undone on the way out."""
     pauses = GcPauses(metrics)
     pauses.install()
     watcher = asyncio.create_task(watch_loop(metrics), name="loop-watch")
-    freeze_startup_heap()
+    if freeze:
+        freeze_startup_heap()
     try:
         yield
     finally:
         watcher.cancel()
         pauses.remove()
-        gc.unfreeze()  # what startup built may be collected again once the resources are gone
+        if freeze:
+            gc.unfreeze()  # what startup built may be collected again once the resources are gone
 
 
 @asynccontextmanager
@@ -139,7 +141,7 @@ async def open_resources(settings: Settings, metrics: WebMetrics) -> AsyncIterat
         drift_task = asyncio.create_task(drift.run(), name="drift-monitor")
         stack.push_async_callback(_cancel, drift_task)
         rulebook = await stack.enter_async_context(open_rulebook(settings, models, metrics))
-        stack.enter_context(runtime_watch(metrics))
+        stack.enter_context(runtime_watch(metrics, settings.api.gc_freeze))
         yield Resources(
             settings=settings,
             models=models,

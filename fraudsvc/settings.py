@@ -133,6 +133,9 @@ class ApiSettings:
     decision_log: bool = True
     """FRAUDSVC_DECISION_LOG: one INFO line per scored transaction and per failed request
     (`fraudsvc.api.middleware`); false turns both off."""
+    gc_freeze: bool = True
+    """FRAUDSVC_GC_FREEZE: freeze the startup heap out of the garbage collector's reach once
+    ready (fraudsvc.telemetry.runtime)."""
 
 
 @dataclass(frozen=True)
@@ -412,6 +415,7 @@ def _read_with(r: _Reader) -> Settings:
         max_body_bytes=r.integer("FRAUDSVC_MAX_BODY_BYTES", 16_384, 256, 10_000_000),
         max_clock_skew_seconds=r.number("FRAUDSVC_MAX_CLOCK_SKEW_SECONDS", 300.0, 0.0, 86_400.0),
         decision_log=r.boolean("FRAUDSVC_DECISION_LOG", True),
+        gc_freeze=r.boolean("FRAUDSVC_GC_FREEZE", True),
     )
     explain = ExplainSettings(
         policy=r.choice("FRAUDSVC_EXPLAIN", "flagged", ("flagged", "all", "none")),  # type: ignore[arg-type]

@@ -53,6 +53,9 @@ def service_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, st
         "FRAUDSVC_DB_POOL_MAX": "8",
         "FRAUDSVC_DB_TIMEOUT_SECONDS": "2",
         "FRAUDSVC_WORKER_METRICS_PORT": "0",  # no fixed port: a test that needs one picks one
+        # one process hosts many services in turn: a frozen heap would hold each one's garbage
+        # until its exit and free it inside some later test (tests/unit/test_runtime.py tests it)
+        "FRAUDSVC_GC_FREEZE": "false",
         **extra,
     }
 

@@ -42,15 +42,15 @@ from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ParentBased,
     Sampler,
+    SamplingResult,
     TraceIdRatioBased,
+    _get_from_env_or_default,
 )
 
 TRACER_NAME = "fraudsvc"
 DEFAULT_RATIO = 0.01
 """Share of transactions traced when exporting and OTEL_TRACES_SAMPLER is unset."""
 _INSTRUMENTED: set[str] = set()
-_PROCESSORS: list[str] = []
-"""The span processors this process added (an exporter's, a test's): none means nothing records."""
 
 
 def tracer() -> trace.Tracer:
@@ -73,10 +73,28 @@ def _exporter_from_env() -> SpanExporter | None:
     return None
 
 
-def _recording(provider: TracerProvider) -> bool:
-    """Whether any span of this provider can ever be recorded: a processor to give it to and a
-    sampler that is not ALWAYS_OFF."""
-    return bool(_PROCESSORS) and provider.sampler is not ALWAYS_OFF
+class _Sampler(Sampler):
+    """The process's sampler: ALWAYS_OFF until a span processor exists (an exporter, a test's),
+    then the configured one: OTEL_TRACES_SAMPLER when set, else parentbased_traceidratio at
+    DEFAULT_RATIO. A provider is created once per process, and a processor may come later."""
+
+    def __init__(self) -> None:
+        self.delegate: Sampler = ALWAYS_OFF
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return self.delegate.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return f"fraudsvc({self.delegate.get_description()})"
+
+    def start_recording(self) -> None:
+        if os.environ.get("OTEL_TRACES_SAMPLER"):
+            self.delegate = _get_from_env_or_default()
+        else:
+            self.delegate = ParentBased(TraceIdRatioBased(DEFAULT_RATIO))
+
+
+_SAMPLER = _Sampler()
 
 
 def setup_tracing(service_name: str, processor: SpanProcessor | None = None) -> TracerProvider:
@@ -87,24 +105,16 @@ def setup_tracing(service_name: str, processor: SpanProcessor | None = None) -> 
         provider = current
     else:
         attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
+        provider = TracerProvider(resource=Resource.create(attributes), sampler=_SAMPLER)
         exporter = _exporter_from_env()
-        recording = exporter is not None or processor is not None
-        sampler: Sampler | None
-        if os.environ.get("OTEL_TRACES_SAMPLER"):
-            sampler = None  # the SDK reads the variables
-        elif recording:
-            sampler = ParentBased(TraceIdRatioBased(DEFAULT_RATIO))
-        else:
-            sampler = ALWAYS_OFF
-        provider = TracerProvider(resource=Resource.create(attributes), sampler=sampler)
         if exporter is not None:
             provider.add_span_processor(BatchSpanProcessor(exporter))
-            _PROCESSORS.append("exporter")
+            _SAMPLER.start_recording()
         trace.set_tracer_provider(provider)
     if processor is not None:
         provider.add_span_processor(processor)
-        _PROCESSORS.append(type(processor).__name__)
-    if not _recording(provider):
+        _SAMPLER.start_recording()
+    if _SAMPLER.delegate is ALWAYS_OFF:
         # nothing would ever record a database span: the server span's ids are enough for
         # the logs and the jobs, and not wrapping every query saves its cost on each request
         return provider
