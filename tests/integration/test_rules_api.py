@@ -189,7 +189,12 @@ async def test_rules_and_lists_decide_in_every_process_within_seconds(
                 "ruleset.created",
                 "ruleset.published",
             } <= actions
-            assert all(e["actor"].startswith("key:") for e in trail)
+            # this test's changes, made with keys (analysts' verdicts of other tests, which add
+            # to their own lists, share the trail)
+            mine = [e for e in trail if e["subject"] == "list:blocked_customers"]
+            mine += [e for e in trail if e["action"].startswith("ruleset.")]
+            assert mine
+            assert all(e["actor"].startswith("key:") for e in mine)
             assert ADMIN_KEY not in str(trail)
     finally:
         other.stop()
