@@ -12,11 +12,59 @@ from pathlib import Path
 import polars as pl
 
 import tests.drills
+from fraudsvc.processes import wait_http
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.logs import setup_logging
-from tests.drills.drill import RATE, SLICE, DrillResult, expect, run_drill
+from tests.drills.drill import PROBE, RATE, SLICE, Drill, DrillResult, expect, run_drill
+from tests.drills.freeze import freeze, thaw
 from tests.drills.report import keep_logs, line, write_report
-from tests.drills.stack import LIVE_FROM, prepare, private_servers
+from tests.drills.stack import LIVE_FROM, Stack, prepare, private_servers
+
+NAMES = ["redis-restart", "worker-kill", "postgres-restart", "web-kill", "postgres-hang"]
+
+
+def drills(stack: Stack) -> dict[str, Drill]:
+    postgres, redis = stack.postgres, stack.redis
+    db_timeout = float(stack.env["FRAUDSVC_DB_TIMEOUT_SECONDS"])
+
+    async def restart_redis() -> None:
+        redis.stop()
+        await asyncio.sleep(4)
+        redis.start()
+
+    async def kill_worker() -> None:
+        stack.worker.kill()
+        await asyncio.sleep(2)
+        stack.start_worker()
+
+    async def restart_postgres() -> None:
+        await asyncio.to_thread(postgres.stop, "fast")
+        await asyncio.sleep(3)
+        await asyncio.to_thread(postgres.start)
+
+    async def kill_web() -> None:
+        stack.web.kill()
+        await asyncio.sleep(1)
+        stack.start_web()
+        await asyncio.to_thread(wait_http, f"{stack.url}/readyz", 90)
+
+    async def hang_postgres() -> None:
+        frozen = freeze(postgres)
+        try:
+            await asyncio.sleep(4)
+        finally:
+            thaw(frozen)
+
+    return {
+        d.name: d
+        for d in (
+            Drill("redis-restart", restart_redis),
+            Drill("worker-kill", kill_worker),
+            Drill("postgres-restart", restart_postgres, allow_503=True),
+            Drill("web-kill", kill_web, allow_503=True, allow_unanswered=True),
+            Drill("postgres-hang", hang_postgres, allow_503=True, hang_timeout=db_timeout),
+        )
+    }
 
 
 async def run(selected: list[str]) -> list[DrillResult]:
@@ -27,37 +75,17 @@ async def run(selected: list[str]) -> list[DrillResult]:
     ):
         stack, frame = await prepare(Path(tmp), postgres, redis)
         live = frame.filter(pl.col("timestamp") >= LIVE_FROM)
-        slices = iter(live.iter_slices(SLICE + 40))  # the 40 after a slice probe recovery
+        slices = iter(live.iter_slices(SLICE + PROBE))
         try:
-
-            async def restart_redis() -> None:
-                redis.stop()
-                await asyncio.sleep(4)
-                redis.start()
-
-            async def kill_worker() -> None:
-                stack.worker.kill()
-                await asyncio.sleep(2)
-                stack.start_worker()
-
-            async def restart_postgres() -> None:
-                await asyncio.to_thread(postgres.stop, "fast")
-                await asyncio.sleep(3)
-                await asyncio.to_thread(postgres.start)
-
-            drills = {
-                "redis-restart": (restart_redis, False),
-                "worker-kill": (kill_worker, False),
-                "postgres-restart": (restart_postgres, True),
-            }
+            known = drills(stack)
             for name in selected:
-                fault, allow_503 = drills[name]
-                rows = next(slices).head(SLICE)
-                print(f"drill {name}: {rows.height} transactions at {RATE:.0f}/s ...", flush=True)
-                result = expect(
-                    await run_drill(stack, name, rows, frame, fault), allow_503=allow_503
-                )
-                print(line(result), flush=True)
+                rows = next(slices)
+                if rows.height < SLICE + PROBE:
+                    raise RuntimeError(f"the live data ran out at drill {name}")
+                drill = known[name]
+                print(f"drill {name}: {SLICE} transactions at {RATE:.0f}/s ...", flush=True)
+                result = await run_drill(stack, drill, rows.head(SLICE), rows.tail(PROBE))
+                print(line(expect(result, drill)), flush=True)
                 results.append(result)
         finally:
             stack.web.stop()
@@ -68,16 +96,15 @@ async def run(selected: list[str]) -> list[DrillResult]:
 
 
 def main() -> int:
-    names = ["redis-restart", "worker-kill", "postgres-restart"]
     parser = argparse.ArgumentParser(
         prog="python -m tests.drills",
         description=tests.drills.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--only", nargs="*", choices=names, help="run only these drills")
+    parser.add_argument("--only", nargs="*", choices=NAMES, help="run only these drills")
     args = parser.parse_args()
     setup_logging("WARNING", "text")
-    results = asyncio.run(run(args.only or names))
+    results = asyncio.run(run(args.only or NAMES))
     report = write_report(results, Settings.from_env().paths.reports_dir)
     print(f"\n{report.read_text()}\nwritten to {report}")
     return 0 if all(r.passed for r in results) else 1
