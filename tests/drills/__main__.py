@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -104,6 +105,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=NAMES, help="run only these drills")
     args = parser.parse_args()
     setup_logging("WARNING", "text")
+    # a SIGTERM (timeout, CI cancel) unwinds like Ctrl-C: thaw PostgreSQL, stop every server
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     results = asyncio.run(run(args.only or NAMES))
     report = write_report(results, Settings.from_env().paths.reports_dir)
     print(f"\n{report.read_text()}\nwritten to {report}")

@@ -10,17 +10,18 @@ the error's message, client-side time), so a drill can hold each 2xx against the
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from urllib.parse import urlparse
 
-import httpx
 import polars as pl
 
 from fraudsvc.replay import _payload
 
-MAX_IN_FLIGHT = 1024
-"""Connections the client may open: above the rate times the slowest answer, so the schedule,
-not the connection pool, sets when a request leaves."""
+TIMEOUT_SECONDS = 15.0
+"""A request with no answer by then counts as unanswered (the service hung)."""
 
 
 @dataclass(frozen=True)
@@ -55,42 +56,95 @@ class Load:
         return [o for o in self.outcomes if o.status is None]
 
 
-async def _send(client: httpx.AsyncClient, row: dict[str, object]) -> Outcome:
+class Client:
+    """Keep-alive HTTP/1.1 over asyncio streams, one connection per request in flight.
+
+    httpx's pool scans every connection for every queued request: with hundreds in flight (a
+    hung database at 300/s) the load generator itself spent seconds of CPU per second there,
+    fell behind its schedule and starved its own timers (seen in the first postgres-hang run).
+    A request here costs a write and two reads; the service answers with a Content-Length.
+    """
+
+    def __init__(self, url: str, api_key: str) -> None:
+        parts = urlparse(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.api_key = api_key
+        self.idle: deque[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = deque()
+
+    async def post(self, path: str, body: dict[str, object]) -> tuple[int, bytes]:
+        data = json.dumps(body).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"X-API-Key: {self.api_key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        reader, writer = (
+            self.idle.popleft()
+            if self.idle
+            else await asyncio.open_connection(self.host, self.port)
+        )
+        try:
+            writer.write(head + data)
+            status = int((await reader.readuntil(b"\r\n")).split()[1])
+            length, keep = 0, True
+            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "connection" and "close" in value.lower():
+                    keep = False
+            content = await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            raise
+        if keep:
+            self.idle.append((reader, writer))
+        else:
+            writer.close()
+        return status, content
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.popleft()[1].close()
+
+
+async def _send(client: Client, row: dict[str, object]) -> Outcome:
     tid = str(row["transaction_id"])
     started = time.perf_counter()
     try:
-        response = await client.post("/v1/transactions", json=_payload(row))
-    except httpx.HTTPError as exc:
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            status, content = await client.post("/v1/transactions", _payload(row))
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
         return Outcome(tid, None, time.perf_counter() - started, type(exc).__name__)
     seconds = time.perf_counter() - started
-    if response.status_code in (200, 201):
-        owed = response.json()["explanation"]["status"] != "not_requested"
-        return Outcome(tid, response.status_code, seconds, explanation_owed=owed)
     try:
-        body = response.json()
-        error = f"{body.get('error', '')}: {body.get('message', '')}".strip(": ")
+        body = json.loads(content)
     except ValueError:
-        error = ""
-    return Outcome(tid, response.status_code, seconds, error)
+        body = {}
+    if status in (200, 201):
+        owed = body["explanation"]["status"] != "not_requested"
+        return Outcome(tid, status, seconds, explanation_owed=owed)
+    error = f"{body.get('error', '')}: {body.get('message', '')}".strip(": ")
+    return Outcome(tid, status, seconds, error)
 
 
 async def open_loop(url: str, api_key: str, rows: pl.DataFrame, rate: float) -> Load:
     """Send `rows` at `rate` per second, open loop; every outcome once all have answered."""
     load = Load()
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=64)
-    async with httpx.AsyncClient(
-        base_url=url, headers={"X-API-Key": api_key}, limits=limits, timeout=15.0
-    ) as client:
-        tasks: list[asyncio.Task[Outcome]] = []
-        started = time.perf_counter()
+    client = Client(url, api_key)
+    tasks: list[asyncio.Task[Outcome]] = []
+    started = time.perf_counter()
+    try:
         for i, row in enumerate(rows.iter_rows(named=True)):
             wait = started + i / rate - time.perf_counter()
             if wait > 0:
                 await asyncio.sleep(wait)
             else:
                 load.late = max(load.late, -wait)
+                await asyncio.sleep(0)  # behind schedule: still let answers and timers run
             tasks.append(asyncio.create_task(_send(client, row)))
-        sent = time.perf_counter() - started
+        load.seconds = time.perf_counter() - started + 1 / rate
         load.outcomes = list(await asyncio.gather(*tasks))
-    load.seconds = sent + 1 / rate
+    finally:
+        client.close()
     return load
