@@ -12,11 +12,13 @@ volume. Triggers keep the buckets in the same transaction as the write.
 
 Connection loss (PostgreSQL restarted, network cut) becomes `DatabaseUnavailable`; a statement
 that lost its connection is tried once more on a fresh one, which is safe because every
-statement here is idempotent.
+statement here is idempotent. A statement (pool wait, round trip, release) takes at most
+FRAUDSVC_DB_TIMEOUT_SECONDS, also when the server hangs without closing anything.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -76,7 +78,12 @@ async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
     timeout = DB.config.get("timeout")
     for attempt in (1, 2):
         try:
-            async with pool.acquire(timeout=timeout) as connection:
+            # One deadline over the acquire, the statement and the release. asyncpg's own
+            # timeouts run one after the other: against a hung server (the postgres-hang drill)
+            # a statement cut off by command_timeout then waited as long again in the release,
+            # for the server to confirm the cancel, so a request took twice the setting. The
+            # release is shielded: it goes on in the background and closes the connection.
+            async with asyncio.timeout(timeout), pool.acquire(timeout=timeout) as connection:
                 return await getattr(connection, method)(sql, *args)
         except CONNECTION_LOST as exc:
             if attempt == 2:

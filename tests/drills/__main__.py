@@ -16,7 +16,7 @@ import tests.drills
 from fraudsvc.processes import wait_http
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.logs import setup_logging
-from tests.drills.drill import PROBE, RATE, SLICE, Drill, DrillResult, expect, run_drill
+from tests.drills.drill import PROBE, RATE, Drill, DrillResult, expect, run_drill
 from tests.drills.freeze import freeze, thaw
 from tests.drills.report import keep_logs, line, write_report
 from tests.drills.stack import LIVE_FROM, Stack, prepare, private_servers
@@ -62,7 +62,9 @@ def drills(stack: Stack) -> dict[str, Drill]:
             Drill("redis-restart", restart_redis),
             Drill("worker-kill", kill_worker),
             Drill("postgres-restart", restart_postgres, allow_503=True),
-            Drill("web-kill", kill_web, allow_503=True, allow_unanswered=True),
+            # a restarted web process imports for about 10 s here (mlflow, lightgbm): the load
+            # goes on long enough to be served again by the new process
+            Drill("web-kill", kill_web, allow_503=True, allow_unanswered=True, load_seconds=30.0),
             Drill("postgres-hang", hang_postgres, allow_503=True, hang_timeout=db_timeout),
         )
     }
@@ -76,22 +78,24 @@ async def run(selected: list[str]) -> list[DrillResult]:
     ):
         stack, frame = await prepare(Path(tmp), postgres, redis)
         live = frame.filter(pl.col("timestamp") >= LIVE_FROM)
-        slices = iter(live.iter_slices(SLICE + PROBE))
+        offset = 0
         try:
             known = drills(stack)
             for name in selected:
-                rows = next(slices)
-                if rows.height < SLICE + PROBE:
-                    raise RuntimeError(f"the live data ran out at drill {name}")
                 drill = known[name]
-                print(f"drill {name}: {SLICE} transactions at {RATE:.0f}/s ...", flush=True)
-                result = await run_drill(stack, drill, rows.head(SLICE), rows.tail(PROBE))
+                n = drill.transactions
+                rows = live.slice(offset, n + PROBE)
+                offset += n + PROBE
+                if rows.height < n + PROBE:
+                    raise RuntimeError(f"the live data ran out at drill {name}")
+                print(f"drill {name}: {n} transactions at {RATE:.0f}/s ...", flush=True)
+                result = await run_drill(stack, drill, rows.head(n), rows.tail(PROBE))
                 print(line(expect(result, drill)), flush=True)
                 results.append(result)
         finally:
             stack.web.stop()
             stack.worker.stop()
-            kept = await asyncio.to_thread(keep_logs, Path(tmp))
+            kept = await asyncio.to_thread(keep_logs, Path(tmp), postgres.workdir)
             print(f"service logs kept in {kept}", flush=True)
     return results
 

@@ -16,7 +16,7 @@ from tests.drills.load import Load, open_loop
 from tests.drills.stack import API_KEY, Stack
 
 RATE = 300.0  # requests per second during a drill
-SLICE = 6_000  # transactions per drill: 20 s at RATE
+LOAD_SECONDS = 20.0  # a drill's load, unless the drill says otherwise
 PROBE = 40  # transactions sent slowly after a drill: did the service recover by itself?
 FAULT_AT = 8.0  # seconds into the load
 SETTLE_SECONDS = 120.0  # bound on waiting for explanations afterwards
@@ -37,6 +37,11 @@ class Drill:
     """Requests may get no HTTP answer at all (the web process is gone)."""
     hang_timeout: float | None = None
     """Requests during the fault must end as 503 with a message within this (plus slack)."""
+    load_seconds: float = LOAD_SECONDS
+
+    @property
+    def transactions(self) -> int:
+        return round(RATE * self.load_seconds)
 
 
 @dataclass

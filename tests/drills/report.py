@@ -9,15 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fraudsvc.settings import Settings
-from tests.drills.drill import FAULT_AT, RATE, SLICE, DrillResult
+from tests.drills.drill import FAULT_AT, LOAD_SECONDS, RATE, DrillResult
 
 
-def keep_logs(workdir: Path) -> Path:
-    """The services' logs outlive the temporary folder: the evidence of a failed drill."""
+def keep_logs(*workdirs: Path) -> Path:
+    """The services' logs (and PostgreSQL's) outlive the temporary folders: the evidence of a
+    failed drill."""
     logs = Settings.from_env().paths.reports_dir / "drills-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    for log in workdir.glob("*.log"):
-        shutil.copy(log, logs / log.name)
+    for workdir in workdirs:
+        for log in workdir.glob("*.log"):
+            shutil.copy(log, logs / log.name)
     return logs
 
 
@@ -49,9 +51,9 @@ def write_report(results: list[DrillResult], directory: Path) -> Path:
     lines = [
         "# fraudsvc fault drills",
         "",
-        f"Run {datetime.now(UTC).isoformat(timespec='seconds')}: {SLICE} transactions per drill "
-        f"sent open loop at {RATE:.0f} requests/s, fault {FAULT_AT:.0f} s into each load, "
-        "flagged transactions explained.",
+        f"Run {datetime.now(UTC).isoformat(timespec='seconds')}: transactions sent open loop at "
+        f"{RATE:.0f} requests/s for {LOAD_SECONDS:.0f} s per drill (web-kill 30 s), fault "
+        f"{FAULT_AT:.0f} s into each load, flagged transactions explained.",
         "",
         "| drill | sent | rate | 2xx | 503 | slowest 503 | no answer | stored | 2xx not stored "
         "| stored twice | stored without 2xx | half-written | explanations done / expected "

@@ -24,8 +24,8 @@ from fraudsvc.processes import Service, fraudsvc, free_port, wait_http
 
 API_KEY = "drill-key-" + os.urandom(6).hex()
 # 60 days: 14 warm-up, 18 fit, 7 gap, 7 validation, 7 gap, 7 test; the last 11 are live
-# traffic (about 33,000 transactions: five drills of 20 s at 300/s, and their probes)
-WORLD = GeneratorConfig(customers=1_400, terminals=2_800, days=60, seed=21)
+# traffic (about 38,000 transactions; the five drills at 300/s and their probes take 33,200)
+WORLD = GeneratorConfig(customers=1_600, terminals=3_200, days=60, seed=21)
 LIVE_FROM = datetime(2026, 2, 19, tzinfo=UTC)  # history before, drill traffic after
 TRAIN = ["--resampling", "none", "--max-rounds", "80", "--warmup-days", "14"]
 TRAIN += ["--valid-days", "7", "--test-days", "7"]
