@@ -18,9 +18,12 @@ from fraudsvc.settings import Settings
 from fraudsvc.telemetry.logs import setup_logging
 from tests.drills.drill import PROBE, RATE, Drill, DrillResult, expect, run_drill
 from tests.drills.freeze import freeze, thaw
+from tests.drills.load import open_loop
 from tests.drills.report import keep_logs, line, write_report
-from tests.drills.stack import LIVE_FROM, Stack, prepare, private_servers
+from tests.drills.stack import API_KEY, LIVE_FROM, Stack, prepare, private_servers
 
+HANG_SECONDS = 4.0
+WARM_UP = 1_500  # transactions (5 s at RATE) before the first drill: pools grown, plans cached
 NAMES = ["redis-restart", "worker-kill", "postgres-restart", "web-kill", "postgres-hang"]
 
 
@@ -52,7 +55,7 @@ def drills(stack: Stack) -> dict[str, Drill]:
     async def hang_postgres() -> None:
         frozen = freeze(postgres)
         try:
-            await asyncio.sleep(4)
+            await asyncio.sleep(HANG_SECONDS)
         finally:
             thaw(frozen)
 
@@ -65,7 +68,13 @@ def drills(stack: Stack) -> dict[str, Drill]:
             # a restarted web process imports for about 10 s here (mlflow, lightgbm): the load
             # goes on long enough to be served again by the new process
             Drill("web-kill", kill_web, allow_503=True, allow_unanswered=True, load_seconds=30.0),
-            Drill("postgres-hang", hang_postgres, allow_503=True, hang_timeout=db_timeout),
+            Drill(
+                "postgres-hang",
+                hang_postgres,
+                allow_503=True,
+                hang_timeout=db_timeout,
+                fault_seconds=HANG_SECONDS,
+            ),
         )
     }
 
@@ -78,9 +87,12 @@ async def run(selected: list[str]) -> list[DrillResult]:
     ):
         stack, frame = await prepare(Path(tmp), postgres, redis)
         live = frame.filter(pl.col("timestamp") >= LIVE_FROM)
-        offset = 0
+        offset = WARM_UP
         try:
             known = drills(stack)
+            print(f"warming up: {WARM_UP} transactions at {RATE:.0f}/s ...", flush=True)
+            warm = await open_loop(stack.url, API_KEY, live.head(WARM_UP), RATE)
+            print(f"  {len(warm.with_status(200, 300))} answered 2xx", flush=True)
             for name in selected:
                 drill = known[name]
                 n = drill.transactions

@@ -30,6 +30,8 @@ class Outcome:
     status: int | None
     """The HTTP status, None when no answer came (connection refused or dropped, timeout)."""
     seconds: float
+    sent_at: float
+    """When it left, in seconds from the start of the load."""
     error: str = ""
     """The error body's `error` and `message`, or the client's exception class."""
     explanation_owed: bool = False
@@ -108,14 +110,14 @@ class Client:
             self.idle.popleft()[1].close()
 
 
-async def _send(client: Client, row: dict[str, object]) -> Outcome:
+async def _send(client: Client, row: dict[str, object], sent_at: float) -> Outcome:
     tid = str(row["transaction_id"])
     started = time.perf_counter()
     try:
         async with asyncio.timeout(TIMEOUT_SECONDS):
             status, content = await client.post("/v1/transactions", _payload(row))
     except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
-        return Outcome(tid, None, time.perf_counter() - started, type(exc).__name__)
+        return Outcome(tid, None, time.perf_counter() - started, sent_at, type(exc).__name__)
     seconds = time.perf_counter() - started
     try:
         body = json.loads(content)
@@ -123,9 +125,9 @@ async def _send(client: Client, row: dict[str, object]) -> Outcome:
         body = {}
     if status in (200, 201):
         owed = body["explanation"]["status"] != "not_requested"
-        return Outcome(tid, status, seconds, explanation_owed=owed)
+        return Outcome(tid, status, seconds, sent_at, explanation_owed=owed)
     error = f"{body.get('error', '')}: {body.get('message', '')}".strip(": ")
-    return Outcome(tid, status, seconds, error)
+    return Outcome(tid, status, seconds, sent_at, error)
 
 
 async def open_loop(url: str, api_key: str, rows: pl.DataFrame, rate: float) -> Load:
@@ -142,7 +144,8 @@ async def open_loop(url: str, api_key: str, rows: pl.DataFrame, rate: float) -> 
             else:
                 load.late = max(load.late, -wait)
                 await asyncio.sleep(0)  # behind schedule: still let answers and timers run
-            tasks.append(asyncio.create_task(_send(client, row)))
+            sent_at = time.perf_counter() - started
+            tasks.append(asyncio.create_task(_send(client, row, sent_at)))
         load.seconds = time.perf_counter() - started + 1 / rate
         load.outcomes = list(await asyncio.gather(*tasks))
     finally:

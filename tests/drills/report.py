@@ -30,8 +30,13 @@ def line(r: DrillResult) -> str:
             f"  {r.name}: {verdict}",
             f"    sent {r.sent} at {r.rate:.0f}/s (at most {r.late_ms:.0f} ms behind schedule)"
             f"  2xx {r.succeeded}  503 {r.refused_503} (slowest {r.slowest_503_ms:.0f} ms, "
-            f"{r.silent_503} without message)  no answer {r.unanswered}  "
-            f"other {r.other_failures or 0}",
+            f"{r.refused_before_fault} before the fault, {r.silent_503} without message)  "
+            f"no answer {r.unanswered}  other {r.other_failures or 0}"
+            + (
+                f"  slowest answer sent during the fault {r.slowest_in_fault_ms:.0f} ms"
+                if r.slowest_in_fault_ms
+                else ""
+            ),
             f"    stored {r.stored} (2xx not stored {r.lost}, twice {r.stored_twice}, "
             f"stored without a 2xx {r.stored_unanswered})  half-written {r.half_written}",
             f"    explanations {r.explanations_done}/{r.explanations_expected} done, "
@@ -55,15 +60,18 @@ def write_report(results: list[DrillResult], directory: Path) -> Path:
         f"{RATE:.0f} requests/s for {LOAD_SECONDS:.0f} s per drill (web-kill 30 s), fault "
         f"{FAULT_AT:.0f} s into each load, flagged transactions explained.",
         "",
-        "| drill | sent | rate | 2xx | 503 | slowest 503 | no answer | stored | 2xx not stored "
+        "| drill | sent | rate | 2xx | 503 | 503 before the fault | slowest 503 "
+        "| slowest answer sent during the fault | no answer | stored | 2xx not stored "
         "| stored twice | stored without 2xx | half-written | explanations done / expected "
         "| re-run | duplicates | recovered | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.sent} | {r.rate:.0f}/s | {r.succeeded} | {r.refused_503} | "
-            f"{r.slowest_503_ms:.0f} ms | {r.unanswered} | {r.stored} | {r.lost} | "
+            f"{r.refused_before_fault} | {r.slowest_503_ms:.0f} ms | "
+            f"{f'{r.slowest_in_fault_ms:.0f} ms' if r.slowest_in_fault_ms else '-'} | "
+            f"{r.unanswered} | {r.stored} | {r.lost} | "
             f"{r.stored_twice} | {r.stored_unanswered} | {r.half_written} | "
             f"{r.explanations_done} / {r.explanations_expected} | {r.explanations_rerun} | "
             f"{r.duplicates} | {'yes' if r.recovered else 'no'} | "
