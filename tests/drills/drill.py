@@ -1,4 +1,4 @@
-"""One drill: a slice of transactions sent open loop at RATE with a fault injected mid-load,
+"""One drill: a slice of transactions sent open loop at a fixed rate with a fault injected mid-load,
 then every request's outcome held against the database."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import polars as pl
 from tests.drills.load import Load, open_loop
 from tests.drills.stack import API_KEY, Stack
 
-RATE = 300.0  # requests per second during a drill
+RATE = 300.0  # requests per second during a drill (`--rate` for another)
 LOAD_SECONDS = 20.0  # a drill's load, unless the drill says otherwise
 PROBE = 40  # transactions sent slowly after a drill: did the service recover by itself?
 FAULT_AT = 8.0  # seconds into the load
@@ -42,9 +42,8 @@ class Drill:
     """How long the fault lasts once injected (for the window of `hang_timeout`)."""
     load_seconds: float = LOAD_SECONDS
 
-    @property
-    def transactions(self) -> int:
-        return round(RATE * self.load_seconds)
+    def transactions(self, rate: float) -> int:
+        return round(rate * self.load_seconds)
 
 
 @dataclass
@@ -164,7 +163,7 @@ def _answers(load: Load, drill: Drill, result: DrillResult) -> None:
 
 
 async def run_drill(
-    stack: Stack, drill: Drill, rows: pl.DataFrame, probe: pl.DataFrame
+    stack: Stack, drill: Drill, rows: pl.DataFrame, probe: pl.DataFrame, rate: float
 ) -> DrillResult:
     result = DrillResult(name=drill.name)
     started = time.monotonic()
@@ -174,7 +173,7 @@ async def run_drill(
         await drill.fault()
 
     injector = asyncio.create_task(inject())
-    load = await open_loop(stack.url, API_KEY, rows, RATE)
+    load = await open_loop(stack.url, API_KEY, rows, rate)
     await injector
     _answers(load, drill, result)
     ids = [o.transaction_id for o in load.outcomes]

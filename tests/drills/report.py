@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fraudsvc.settings import Settings
-from tests.drills.drill import FAULT_AT, LOAD_SECONDS, RATE, DrillResult
+from tests.drills.drill import FAULT_AT, LOAD_SECONDS, DrillResult
 
 
 def keep_logs(*workdirs: Path) -> Path:
@@ -48,7 +48,7 @@ def line(r: DrillResult) -> str:
     )
 
 
-def write_report(results: list[DrillResult], directory: Path) -> Path:
+def write_report(results: list[DrillResult], directory: Path, rate: float) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "drills.json").write_text(
         json.dumps([asdict(r) | {"passed": r.passed} for r in results], indent=2)
@@ -57,7 +57,7 @@ def write_report(results: list[DrillResult], directory: Path) -> Path:
         "# fraudsvc fault drills",
         "",
         f"Run {datetime.now(UTC).isoformat(timespec='seconds')}: transactions sent open loop at "
-        f"{RATE:.0f} requests/s for {LOAD_SECONDS:.0f} s per drill (web-kill 30 s), fault "
+        f"{rate:.0f} requests/s for {LOAD_SECONDS:.0f} s per drill (web-kill 30 s), fault "
         f"{FAULT_AT:.0f} s into each load, flagged transactions explained.",
         "",
         "| drill | sent | rate | 2xx | 503 | 503 before the fault | slowest 503 "
