@@ -13,14 +13,16 @@ volume. Triggers keep the buckets in the same transaction as the write.
 Connection loss (PostgreSQL restarted, network cut) becomes `DatabaseUnavailable`; a statement
 that lost its connection is tried once more on a fresh one, which is safe because every
 statement here is idempotent. A statement (pool wait, round trip, release) takes at most
-FRAUDSVC_DB_TIMEOUT_SECONDS, also when the server hangs without closing anything.
+FRAUDSVC_DB_TIMEOUT_SECONDS, also when the server hangs without closing anything; inside
+`one_budget()` (a scoring request) all statements together do.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Literal
 
@@ -69,6 +71,24 @@ async def outage_guard() -> AsyncIterator[None]:
         raise DatabaseUnavailable(_describe(exc)) from exc
 
 
+_DEADLINE: ContextVar[float | None] = ContextVar("fraudsvc_db_deadline", default=None)
+
+
+@contextmanager
+def one_budget() -> Iterator[None]:
+    """The statements run inside share one FRAUDSVC_DB_TIMEOUT_SECONDS (the event loop's
+    clock): a scoring request's two round trips together, not each in turn."""
+    timeout = DB.config.get("timeout")
+    if timeout is None:
+        yield
+        return
+    token = _DEADLINE.set(asyncio.get_running_loop().time() + timeout)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
 async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
     """One statement on a pooled connection; `scoring` statements go to the scoring pool when
     this process has one (see `engine.ScoringPool`)."""
@@ -77,13 +97,19 @@ async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
         raise DatabaseUnavailable("the database pool is not open")
     timeout = DB.config.get("timeout")
     for attempt in (1, 2):
+        deadline = _DEADLINE.get()
+        if deadline is None and timeout is not None:
+            deadline = asyncio.get_running_loop().time() + timeout
         try:
             # One deadline over the acquire, the statement and the release. asyncpg's own
             # timeouts run one after the other: against a hung server (the postgres-hang drill)
             # a statement cut off by command_timeout then waited as long again in the release,
             # for the server to confirm the cancel, so a request took twice the setting. The
             # release is shielded: it goes on in the background and closes the connection.
-            async with asyncio.timeout(timeout), pool.acquire(timeout=timeout) as connection:
+            async with (
+                asyncio.timeout_at(deadline),
+                pool.acquire(timeout=timeout) as connection,
+            ):
                 return await getattr(connection, method)(sql, *args)
         except CONNECTION_LOST as exc:
             if attempt == 2:
