@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asyncpg
 import polars as pl
@@ -142,6 +143,16 @@ async def _settle(stack: Stack, ids: list[str], owed: set[str], result: DrillRes
         await connection.close()
 
 
+def keep_outcomes(load: Load, path: Path) -> None:
+    """Every request of the drill, one line each (kept with the services' logs)."""
+    with path.open("w") as out:
+        out.write("sent_at_s\tseconds\tstatus\ttransaction_id\terror\n")
+        for o in load.outcomes:
+            out.write(
+                f"{o.sent_at:.4f}\t{o.seconds:.4f}\t{o.status}\t{o.transaction_id}\t{o.error}\n"
+            )
+
+
 def _answers(load: Load, drill: Drill, result: DrillResult) -> None:
     result.sent = len(load.outcomes)
     result.rate = load.rate
@@ -175,6 +186,7 @@ async def run_drill(
     injector = asyncio.create_task(inject())
     load = await open_loop(stack.url, API_KEY, rows, rate)
     await injector
+    keep_outcomes(load, stack.root / f"{drill.name}.outcomes.log")
     _answers(load, drill, result)
     ids = [o.transaction_id for o in load.outcomes]
     acknowledged = {o.transaction_id for o in load.with_status(200, 300)}
