@@ -89,6 +89,28 @@ def one_budget() -> Iterator[None]:
         _DEADLINE.reset(token)
 
 
+async def _statement(
+    pool: asyncpg.Pool, deadline: float | None, method: str, sql: str, args: tuple[Any, ...]
+) -> Any:
+    """One statement within the deadline, pool wait included.
+
+    A statement cut off (the deadline, a cancelled request) terminates its connection. Handed
+    back as is, asyncpg's release first waits for the server to confirm a cancel request, sent
+    on a new connection to the same server: against a hung server (the postgres-hang drill)
+    that doubled the time of every request that held a connection when the server stopped.
+    """
+    async with asyncio.timeout_at(deadline):
+        connection = await pool.acquire()
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await getattr(connection, method)(sql, *args)
+    except (TimeoutError, asyncio.CancelledError):
+        connection.terminate()  # the pool opens a fresh one when it is next needed
+        raise
+    finally:
+        await pool.release(connection)
+
+
 async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
     """One statement on a pooled connection; `scoring` statements go to the scoring pool when
     this process has one (see `engine.ScoringPool`)."""
@@ -101,16 +123,7 @@ async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
         if deadline is None and timeout is not None:
             deadline = asyncio.get_running_loop().time() + timeout
         try:
-            # One deadline over the acquire, the statement and the release. asyncpg's own
-            # timeouts run one after the other: against a hung server (the postgres-hang drill)
-            # a statement cut off by command_timeout then waited as long again in the release,
-            # for the server to confirm the cancel, so a request took twice the setting. The
-            # release is shielded: it goes on in the background and closes the connection.
-            async with (
-                asyncio.timeout_at(deadline),
-                pool.acquire(timeout=timeout) as connection,
-            ):
-                return await getattr(connection, method)(sql, *args)
+            return await _statement(pool, deadline, method, sql, args)
         except CONNECTION_LOST as exc:
             if attempt == 2:
                 raise DatabaseUnavailable(_describe(exc)) from exc
