@@ -71,7 +71,7 @@ bench: $(STAMP) ## benchmarks; writes data/reports/bench.{json,md}
 	$(BIN)/python -m tests.bench
 
 .PHONY: drills
-drills: $(STAMP) ## fault drills under load (Redis restart, worker SIGKILL, PostgreSQL restart)
+drills: $(STAMP) ## fault drills at 300 req/s (Redis restart, worker/web SIGKILL, PostgreSQL restart/hang)
 	$(BIN)/python -m tests.drills
 
 .PHONY: fuzz

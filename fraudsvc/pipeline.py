@@ -127,7 +127,8 @@ class Scorer:
         future: asyncio.Future[Scored] = asyncio.get_running_loop().create_future()
         self._inflight[body.transaction_id] = future
         try:
-            result = await self._score_new(body, correlation_id, want_reasons)
+            with queries.one_budget():  # a hung database ends the request within its timeout
+                result = await self._score_new(body, correlation_id, want_reasons)
             future.set_result(result)
             return result
         except BaseException as exc:

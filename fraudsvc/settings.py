@@ -72,7 +72,8 @@ class DatabaseSettings:
     """FRAUDSVC_DB_SIDE_POOL_MAX: upper bound of the web process's second pool, which serves
     everything but scoring (labels, lists, rules, review pages, the drift monitor)."""
     timeout_seconds: float
-    """FRAUDSVC_DB_TIMEOUT_SECONDS: connect and command timeout; past it a request gets 503."""
+    """FRAUDSVC_DB_TIMEOUT_SECONDS: connect and command timeout, and a scoring request's whole
+    database budget (pool waits and both statements); past it a request gets 503."""
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,17 @@ volume. Triggers keep the buckets in the same transaction as the write.
 
 Connection loss (PostgreSQL restarted, network cut) becomes `DatabaseUnavailable`; a statement
 that lost its connection is tried once more on a fresh one, which is safe because every
-statement here is idempotent.
+statement here is idempotent. A statement (pool wait, round trip, release) takes at most
+FRAUDSVC_DB_TIMEOUT_SECONDS, also when the server hangs without closing anything; inside
+`one_budget()` (a scoring request) all statements together do.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Literal
 
@@ -67,6 +71,46 @@ async def outage_guard() -> AsyncIterator[None]:
         raise DatabaseUnavailable(_describe(exc)) from exc
 
 
+_DEADLINE: ContextVar[float | None] = ContextVar("fraudsvc_db_deadline", default=None)
+
+
+@contextmanager
+def one_budget() -> Iterator[None]:
+    """The statements run inside share one FRAUDSVC_DB_TIMEOUT_SECONDS (the event loop's
+    clock): a scoring request's two round trips together, not each in turn."""
+    timeout = DB.config.get("timeout")
+    if timeout is None:
+        yield
+        return
+    token = _DEADLINE.set(asyncio.get_running_loop().time() + timeout)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+async def _statement(
+    pool: asyncpg.Pool, deadline: float | None, method: str, sql: str, args: tuple[Any, ...]
+) -> Any:
+    """One statement within the deadline, pool wait included.
+
+    A statement cut off (the deadline, a cancelled request) terminates its connection. Handed
+    back as is, asyncpg's release first waits for the server to confirm a cancel request, sent
+    on a new connection to the same server: against a hung server (the postgres-hang drill)
+    that doubled the time of every request that held a connection when the server stopped.
+    """
+    async with asyncio.timeout_at(deadline):
+        connection = await pool.acquire()
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await getattr(connection, method)(sql, *args)
+    except (TimeoutError, asyncio.CancelledError):
+        connection.terminate()  # the pool opens a fresh one when it is next needed
+        raise
+    finally:
+        await pool.release(connection)
+
+
 async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
     """One statement on a pooled connection; `scoring` statements go to the scoring pool when
     this process has one (see `engine.ScoringPool`)."""
@@ -75,9 +119,11 @@ async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
         raise DatabaseUnavailable("the database pool is not open")
     timeout = DB.config.get("timeout")
     for attempt in (1, 2):
+        deadline = _DEADLINE.get()
+        if deadline is None and timeout is not None:
+            deadline = asyncio.get_running_loop().time() + timeout
         try:
-            async with pool.acquire(timeout=timeout) as connection:
-                return await getattr(connection, method)(sql, *args)
+            return await _statement(pool, deadline, method, sql, args)
         except CONNECTION_LOST as exc:
             if attempt == 2:
                 raise DatabaseUnavailable(_describe(exc)) from exc
