@@ -7,7 +7,8 @@ the rows up to its horizon, the edge rows are those up to the horizon and the ro
 above the horizon are read raw; in production the horizon trails the clock by a minute and a
 terminal's window ends a label delay back, so that part is empty. One statement is one
 snapshot: the buckets, the horizon and the raw rows agree. It also says whether the transaction
-id is already stored (idempotency). The raw-row definition stays in the tests as the oracle.
+id is already stored (idempotency: its key in `transaction_ids`, kept even when retention has
+dropped the transaction's month). The raw-row definition stays in the tests as the oracle.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class WindowRead:
             parts.append(_raw_sql(kind, e, n, deferred))
             n += (4 if deferred else 3) + len(e.fields)
         parts.append(
-            "SELECT -1, 0, count(*)::bigint, 0, 0, NULL FROM transactions WHERE transaction_id = $1"
+            "SELECT -1, 0, count(*)::bigint, 0, 0, NULL FROM transaction_ids "
+            "WHERE transaction_id = $1"
         )
         self.sql = "\nUNION ALL\n".join(parts)
 
