@@ -29,7 +29,7 @@ from fraudsvc.datagen import GeneratorConfig, generate
 from fraudsvc.db import partitions, queries, retention
 from fraudsvc.db.admin import drop_database, migrate
 from fraudsvc.db.backfill import backfill
-from fraudsvc.features import DECLARATION
+from fraudsvc.features import DECLARATION, Span, SpanValue
 from fraudsvc.resources import open_database
 from fraudsvc.settings import Settings
 from tests.raw_windows import raw_spans
@@ -139,7 +139,7 @@ async def test_a_transaction_outside_every_partition_is_kept_and_moved_later(
 
 async def window_values(
     connection: asyncpg.Connection, frame: pl.DataFrame
-) -> list[dict[object, object]]:
+) -> list[dict[Span, SpanValue | None]]:
     read = queries.window_read(DECLARATION)
     out = []
     for row in frame.iter_rows(named=True):
@@ -174,9 +174,11 @@ async def test_prune_drops_old_months_and_keeps_what_is_needed(
     try:
         names = [p.name for p in await partitions.partitions(connection, "transactions")]
         assert {"transactions_p202601", "transactions_p202605"} <= set(names)
-        first = lambda month: frame.filter(  # noqa: E731
-            pl.col("timestamp").dt.month() == month
-        )["transaction_id"][0]
+
+        def first(month: int) -> str:
+            ids = frame.filter(pl.col("timestamp").dt.month() == month)["transaction_id"]
+            return str(ids[0])
+
         # February: a pending explanation; March: an open review case (kept for them)
         await connection.execute(
             "INSERT INTO explanations (transaction_id, status, reason, attempts, method, "
