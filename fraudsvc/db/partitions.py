@@ -32,9 +32,10 @@ PARTITION_LOCK = 0x6672617564 + 2  # pg_advisory_xact_lock key: one partition ch
 MONTH_NAME = re.compile(r"_p(\d{4})(\d{2})$")
 DEFAULT_AHEAD = 3
 """Months after the current one given partitions ahead of time (FRAUDSVC_PARTITIONS_AHEAD)."""
-LOCK_WAIT = "10s"
+LOCK_WAIT = "2s"
 """Creating or dropping a partition takes a short exclusive lock on the parent: wait at most
-this long for the scoring writes in flight, then give up (the next run tries again)."""
+this long (writes queue behind a waiting lock, so the wait is a pause of scoring), then give up
+(the next run tries again)."""
 
 
 def month_of(moment: datetime | date) -> date:

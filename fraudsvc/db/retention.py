@@ -22,16 +22,18 @@ no longer holds it. They cost about 100 bytes a transaction (make bench's storag
 eighth of the rows they stand for; trimming them is a DELETE on their `ts` if ever needed.
 
 Whole partitions go with a catalogue change (DETACH, DROP), in one database transaction per
-month: no row-by-row DELETE, no dead tuples, and a failure leaves the month whole. DETACH takes
-a short exclusive lock on the parent tables, so it waits at most `partitions.LOCK_WAIT` for the
-scoring writes in flight and gives up otherwise (the next run retries).
+month: no row-by-row DELETE of transactions, no dead tuples, and a failure leaves the month
+whole. Its labels, explanations and cases are deleted first; only then are the parent tables
+locked (DETACH and DROP take an exclusive lock, and scoring writes wait behind it) until the
+commit, which the report measures. The lock waits at most `partitions.LOCK_WAIT` for the writes
+in flight and gives up otherwise (the next run retries).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -59,6 +61,8 @@ class Month:
     explanations: int
     review_cases: int
     kept_because: str | None = None
+    lock_seconds: float = 0.0
+    """How long the parent tables were locked (scoring writes waited) to drop it."""
 
     @property
     def dropped(self) -> bool:
@@ -95,7 +99,8 @@ class PruneReport:
                 f"{m.review_cases:,} review cases"
             )
             if m.dropped:
-                out.append(f"retention: {verb} {m.name}: {what}")
+                locked = "" if self.dry_run else f" (writes held {m.lock_seconds * 1e3:.0f} ms)"
+                out.append(f"retention: {verb} {m.name}: {what}{locked}")
             else:
                 out.append(f"retention: kept {m.name} ({what}): {m.kept_because}")
         rows = sum(m.transactions for m in self.dropped)
@@ -176,17 +181,21 @@ async def _month(
         await connection.execute(
             f"CREATE TEMP TABLE pruned_ids ON COMMIT DROP AS SELECT transaction_id FROM {part.name}"
         )
-        if exists:
-            await connection.execute(f"DROP TABLE {predictions}")
-        await connection.execute(f"ALTER TABLE transactions DETACH PARTITION {part.name}")
-        await connection.execute(f"DROP TABLE {part.name}")
-        # the keys stay (see the module docstring); what hangs on the ids goes
+        # what hangs on the ids goes first, row by row, while scoring writes go on (the keys
+        # stay, see the module docstring); the label triggers take the fraud counts out of the
+        # month's buckets, which are deleted below anyway
         for table in ("review_cases", "explanations", "labels"):
             await connection.execute(
                 f"DELETE FROM {table} AS x USING pruned_ids AS g "
                 "WHERE x.transaction_id = g.transaction_id"
             )
-    return month
+        # then the catalogue changes: they lock the parent tables until the commit, briefly
+        locked = time.perf_counter()
+        if exists:
+            await connection.execute(f"DROP TABLE {predictions}")
+        await connection.execute(f"ALTER TABLE transactions DETACH PARTITION {part.name}")
+        await connection.execute(f"DROP TABLE {part.name}")
+    return replace(month, lock_seconds=time.perf_counter() - locked)
 
 
 async def prune(
