@@ -423,7 +423,7 @@ def _read_with(r: _Reader) -> Settings:
         max_jobs=r.integer("FRAUDSVC_WORKER_MAX_JOBS", 4, 1, 1000),
         fold_seconds=r.number("FRAUDSVC_BUCKET_FOLD_SECONDS", 5.0, 0.1, 3600.0),
         retention_days=r.integer("FRAUDSVC_RETENTION_DAYS", 0, 0, 36_500),
-        partitions_ahead=r.integer("FRAUDSVC_PARTITIONS_AHEAD", 3, 1, 120),
+        partitions_ahead=r.integer("FRAUDSVC_PARTITIONS_AHEAD", 1, 1, 120),
     )
     telemetry = TelemetrySettings(
         log_level=r.choice(

@@ -5,9 +5,10 @@
   (`<table>_pYYYYMM`) plus a DEFAULT partition each (see fraudsvc.db.partitions for why). An
   existing database is converted in place, in this migration's transaction: new partitioned
   tables are created with a partition for every month that holds rows (and this month and the
-  next three), the rows are copied, the old tables dropped and the new ones renamed; their
+  next one), the rows are copied, the old tables dropped and the new ones renamed; their
   check constraints, indexes (whatever `fraudsvc migrate` had added for the declared entities
-  too) and triggers (immutability, feature buckets) are recreated from the old tables' own
+  too, less the two that duplicated the covering (customer_id, ts) and (terminal_id, ts) ones)
+  and triggers (immutability, feature buckets) are recreated from the old tables' own
   definitions. `fraudsvc migrate` then creates the months ahead as the worker does daily.
 - transaction_ids (transaction_id primary key, ts): a partitioned table's unique keys must hold
   the partition key, so transactions' primary key becomes (transaction_id, ts) and no longer
@@ -35,7 +36,7 @@ ID = "2026-11-27T06:00:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "transactions and predictions partitioned by month; transaction_ids keeps ids unique"
 
-AHEAD = 3
+AHEAD = 1
 """Months after the current one given a partition now (the worker keeps this many ahead)."""
 
 
@@ -77,7 +78,25 @@ async def _definitions(table: str) -> tuple[list[str], list[str]]:
         "SELECT pg_get_triggerdef(oid) AS def FROM pg_trigger "
         f"WHERE tgrelid = '{table}'::regclass AND NOT tgisinternal ORDER BY tgname"
     )
-    return [r["indexdef"] for r in indexes], [r["def"] for r in triggers]
+    return _without_duplicates([r["indexdef"] for r in indexes]), [r["def"] for r in triggers]
+
+
+def _key_columns(definition: str) -> str:
+    return definition.split(" USING ", 1)[1].split(")", 1)[0]
+
+
+def _without_duplicates(definitions: list[str]) -> list[str]:
+    """Leave out an index whose key columns another index has too, with more (INCLUDE): the
+    feature buckets' sync added (customer_id, ts) and (terminal_id, ts) beside the covering
+    ones. On a partitioned table each index costs a lock per partition on every statement that
+    plans over them (PostgreSQL's 16 fast-path locks run out), and an entry per written row."""
+    kept = []
+    for d in definitions:
+        same = [o for o in definitions if o != d and _key_columns(o) == _key_columns(d)]
+        if any(len(o) > len(d) or (len(o) == len(d) and o < d) for o in same):
+            continue
+        kept.append(d)
+    return kept
 
 
 async def _partition() -> None:

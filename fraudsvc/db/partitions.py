@@ -30,7 +30,7 @@ PARTITIONED = ("transactions", "predictions")
 """In this order: a prediction references its transaction (both partitioned by `ts`)."""
 PARTITION_LOCK = 0x6672617564 + 2  # pg_advisory_xact_lock key: one partition change at a time
 MONTH_NAME = re.compile(r"_p(\d{4})(\d{2})$")
-DEFAULT_AHEAD = 3
+DEFAULT_AHEAD = 1
 """Months after the current one given partitions ahead of time (FRAUDSVC_PARTITIONS_AHEAD)."""
 LOCK_WAIT = "2s"
 """Creating or dropping a partition takes a short exclusive lock on the parent: wait at most
