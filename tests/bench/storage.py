@@ -55,11 +55,14 @@ async def table_sizes(database_url: str) -> dict[str, dict[str, int]]:
     try:
         sizes: dict[str, dict[str, int]] = {}
         for table in TABLES:
+            # a plain table has no partition tree: then its own sizes
             row = await connection.fetchrow(
-                f"SELECT (SELECT count(*) FROM {table}) AS rows, "
-                "sum(pg_total_relation_size(relid))::bigint AS total, "
-                "sum(pg_indexes_size(relid))::bigint AS indexes "
-                f"FROM pg_partition_tree('{table}') WHERE isleaf"
+                f"SELECT (SELECT count(*) FROM {table}) AS rows, coalesce("
+                "(SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($1) "
+                "WHERE isleaf), pg_total_relation_size($1))::bigint AS total, coalesce("
+                "(SELECT sum(pg_indexes_size(relid)) FROM pg_partition_tree($1) WHERE isleaf), "
+                "pg_indexes_size($1))::bigint AS indexes",
+                table,
             )
             assert row is not None
             sizes[table] = {
@@ -134,6 +137,7 @@ async def prune_timing(database_url: str) -> dict[str, Any]:
         "predictions_dropped": sum(m.predictions for m in report.dropped),
         "labels_dropped": sum(m.labels for m in report.dropped),
         "buckets_dropped": report.buckets,
+        "lock_ms": sum(m.lock_seconds for m in report.dropped) * 1e3,
         "lines": report.lines(),
     }
 
@@ -171,7 +175,7 @@ def run(bench: Bench, report: Report) -> None:
         "plus its predictions row; an explained one adds its explanations row.",
     )
     transactions = sizes["transactions"]["rows"] or 1
-    scored = sizes["predictions"]["rows"] or 1
+    scored = sizes["predictions"]["rows"]
     history = ("transaction_ids", "transactions", "labels", "feature_buckets")
     report.table(
         SECTION,
@@ -195,8 +199,8 @@ def run(bench: Bench, report: Report) -> None:
                 f"{sizes['feature_buckets']['rows'] / transactions:,.2f}",
             ],
             [
-                "bytes per scored transaction's prediction (+ explanation when explained)",
-                f"{sizes['predictions']['bytes'] / scored:,.0f}",
+                "bytes per prediction (a scored transaction's row and its indexes)",
+                f"{sizes['predictions']['bytes'] / scored:,.0f}" if scored else "no scores",
             ],
         ],
         "Buckets are shared by the transactions of one entity and time bucket; their count "
@@ -213,6 +217,7 @@ def run(bench: Bench, report: Report) -> None:
             ["labels dropped", f"{pruned['labels_dropped']:,}"],
             ["feature buckets deleted", f"{pruned['buckets_dropped']:,}"],
             ["prune, seconds", f"{pruned['prune_seconds']:.2f}"],
+            ["of which writes waited (parent tables locked), ms", f"{pruned['lock_ms']:.0f}"],
             ["dry run, seconds", f"{pruned['dry_run_seconds']:.2f}"],
         ],
         "Months are dropped whole (DETACH and DROP of a partition: no row-by-row DELETE); the "
