@@ -166,7 +166,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
     from fraudsvc.db.admin import database_name, migrate
 
-    applied = asyncio.run(migrate(settings.database))
+    applied = asyncio.run(migrate(settings.database, ahead=settings.worker.partitions_ahead))
     print(f"database {database_name(settings.database.url)}: {len(applied)} migration(s) in place")
     for migration in applied:
         print(f"  {migration}")
@@ -233,7 +233,12 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> None:
         await engine.start_pool(settings.database)
         try:
-            result = await backfill(frame, until, timedelta(seconds=DECLARATION.label_delay))
+            result = await backfill(
+                frame,
+                until,
+                timedelta(seconds=DECLARATION.label_delay),
+                ahead=settings.worker.partitions_ahead,
+            )
         finally:
             await engine.close_pool()
         print(
@@ -243,6 +248,21 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     asyncio.run(run())
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from fraudsvc.db.maintenance import run_prune
+
+    try:
+        report = asyncio.run(run_prune(settings, args.keep_days, dry_run=args.dry_run))
+    except ValueError as exc:
+        print(f"fraudsvc prune: {exc}", file=sys.stderr)
+        return 2
+    for line in report.lines():
+        print(line)
     return 0
 
 
@@ -463,6 +483,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 0 when a worker heartbeat is fresh in Redis, 1 otherwise (for probes)",
     )
     wk.set_defaults(handler=cmd_worker)
+
+    pr = sub.add_parser(
+        "prune",
+        help="drop the monthly partitions of history older than --keep-days",
+        description=(
+            "Drop whole months of transactions and predictions (with their labels, "
+            "explanations and closed review cases) older than --keep-days of transaction time. "
+            "A month that a pending explanation, an open review case or a label given within "
+            "those days still needs is kept, and the output says why; --keep-days shorter than "
+            "the longest window plus its delay is refused. Transaction ids stay known: a "
+            "replay of a pruned id gets a 409. The worker does the same daily when "
+            "FRAUDSVC_RETENTION_DAYS is set."
+        ),
+    )
+    pr.add_argument("--keep-days", type=int, required=True, help="days of history to keep")
+    pr.add_argument(
+        "--dry-run", action="store_true", help="say what would be dropped, change nothing"
+    )
+    pr.set_defaults(handler=cmd_prune)
 
     bf = sub.add_parser(
         "backfill",

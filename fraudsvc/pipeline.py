@@ -271,8 +271,13 @@ class Scorer:
 
     async def _replay(self, body: Transaction) -> Scored:
         stored = await queries.fetch_transaction(body.transaction_id, scoring=True)
-        if stored is None:  # deleted between the read and now
-            raise RuntimeError(f"transaction {body.transaction_id} vanished while being read")
+        if stored is None:  # its key is kept, its month was dropped by retention
+            raise Conflict(
+                f"transaction_id {body.transaction_id!r} was already used by a transaction older "
+                "than the history this service keeps (its month was removed by retention); an "
+                "id identifies one transaction and is never scored twice",
+                [],
+            )
         different = stored.body.differing_fields(body)
         if different:
             raise Conflict(

@@ -173,6 +173,12 @@ class WorkerSettings:
     fold_seconds: float
     """FRAUDSVC_BUCKET_FOLD_SECONDS: how often the worker folds new rows into the deferred
     feature buckets (the terminal's)."""
+    retention_days: int
+    """FRAUDSVC_RETENTION_DAYS: history kept, in days of transaction time; the worker drops the
+    monthly partitions older than that once a day (0 = keep everything, the default)."""
+    partitions_ahead: int
+    """FRAUDSVC_PARTITIONS_AHEAD: months after the current one whose partitions the worker
+    creates ahead of time, daily."""
 
 
 @dataclass(frozen=True)
@@ -433,6 +439,8 @@ def _read_with(r: _Reader) -> Settings:
         metrics_port=r.integer("FRAUDSVC_WORKER_METRICS_PORT", 9101, 0, 65535),
         max_jobs=r.integer("FRAUDSVC_WORKER_MAX_JOBS", 4, 1, 1000),
         fold_seconds=r.number("FRAUDSVC_BUCKET_FOLD_SECONDS", 5.0, 0.1, 3600.0),
+        retention_days=r.integer("FRAUDSVC_RETENTION_DAYS", 0, 0, 36_500),
+        partitions_ahead=r.integer("FRAUDSVC_PARTITIONS_AHEAD", 1, 1, 120),
     )
     telemetry = TelemetrySettings(
         log_level=r.choice(

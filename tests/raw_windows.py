@@ -16,7 +16,10 @@ from fraudsvc.features.online import entity_key
 from fraudsvc.features.spans import epoch_us
 from fraudsvc.transaction import Transaction
 
-TRUNCATE = "TRUNCATE transactions, predictions, labels, explanations, review_cases, feature_buckets"
+TRUNCATE = (
+    "TRUNCATE transaction_ids, transactions, predictions, labels, explanations, review_cases, "
+    "feature_buckets"
+)
 
 
 def span_sql(decl: Declaration, span: Span) -> str:

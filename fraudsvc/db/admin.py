@@ -9,7 +9,7 @@ from urllib.parse import urlparse, urlunparse
 import asyncpg
 from loguru import logger
 
-from fraudsvc.db import buckets, engine
+from fraudsvc.db import buckets, engine, partitions
 from fraudsvc.features import DECLARATION, Declaration
 from fraudsvc.settings import DatabaseSettings
 
@@ -53,10 +53,15 @@ async def drop_database(url: str) -> None:
 MIGRATION_LOCK = 0x6672617564  # pg_advisory_lock key: one migrator at a time
 
 
-async def migrate(settings: DatabaseSettings, declaration: Declaration = DECLARATION) -> list[str]:
+async def migrate(
+    settings: DatabaseSettings,
+    declaration: Declaration = DECLARATION,
+    ahead: int = partitions.DEFAULT_AHEAD,
+) -> list[str]:
     """Create the database if needed, apply every pending migration, then make the feature
     buckets follow the declaration (triggers, and the buckets of new entities built from the
-    stored rows); returns every migration applied.
+    stored rows) and create the monthly partitions of this month, the `ahead` next ones and any
+    month whose rows wait in the DEFAULT partition; returns every migration applied.
 
     An advisory lock serialises concurrent runs (a Kubernetes Job and a Compose service, say):
     Piccolo records a migration only after running it, so two runs could otherwise race.
@@ -80,6 +85,7 @@ async def migrate(settings: DatabaseSettings, declaration: Declaration = DECLARA
             raise RuntimeError(f"migrations failed: {result.message}\n{printed.getvalue()}")
         applied = sorted(await Migration.get_migrations_which_ran("fraudsvc"))
         report = await buckets.sync(lock, declaration)
+        created = await partitions.ensure(lock, ahead)
     finally:
         await lock.close()
     new = [name for name in applied if name not in before]
@@ -98,6 +104,12 @@ async def migrate(settings: DatabaseSettings, declaration: Declaration = DECLARA
         )
     for name in report.dropped:
         logger.info("feature buckets of {}: dropped (no longer declared)", name)
+    for made in created:
+        logger.info(
+            "partitions of {:%Y-%m}: created ({:,} transactions moved out of DEFAULT)",
+            made.month,
+            made.moved,
+        )
     if report.functions_installed:
         logger.info("feature buckets: triggers follow the declaration ({:.1f} s)", report.seconds)
     return applied

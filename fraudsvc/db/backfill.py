@@ -10,6 +10,9 @@ Labels follow the label delay: with `until`, only frauds at least the delay olde
 are imported as labelled, because the others would not be known yet at that time; the replay
 client posts the rest when they fall due. Without `until`, every label in the file is imported.
 
+The transactions' monthly partitions are created first for every month in the file (see
+`fraudsvc.db.partitions`), and each id's key is written with its transaction.
+
 The feature buckets follow by themselves: the triggers on transactions and labels aggregate each
 chunk per bucket in the same database transaction.
 """
@@ -23,6 +26,7 @@ import asyncpg
 import polars as pl
 from loguru import logger
 
+from fraudsvc.db import partitions
 from fraudsvc.db.engine import pool
 from fraudsvc.db.queries import outage_guard
 from fraudsvc.transaction import OPTIONAL_FIELDS
@@ -50,7 +54,10 @@ class BackfillResult:
 
 
 async def backfill(
-    frame: pl.DataFrame, until: datetime | None, label_delay: timedelta
+    frame: pl.DataFrame,
+    until: datetime | None,
+    label_delay: timedelta,
+    ahead: int = partitions.DEFAULT_AHEAD,
 ) -> BackfillResult:
     """Import a contract frame (sorted, typed); returns what was new."""
     rows = frame if until is None else frame.filter(pl.col("timestamp") < until)
@@ -59,6 +66,10 @@ async def backfill(
         labelled = labelled.filter(pl.col("timestamp") + label_delay <= until)
     new_tx = new_labels = 0
     async with outage_guard(), pool().acquire() as connection:
+        if rows.height:
+            # a month of its own for every month imported, so nothing lands in DEFAULT
+            months = rows.select(pl.col("timestamp").dt.truncate("1mo").unique())
+            await partitions.ensure(connection, ahead, months.to_series().to_list())
         for chunk in rows.iter_slices(CHUNK_ROWS):
             async with connection.transaction():
                 await _bulk_session(connection)
@@ -72,10 +83,15 @@ async def backfill(
                     columns=TABLE_COLUMNS,
                     timeout=BULK_TIMEOUT,
                 )
+                # the key first: only ids new to transaction_ids become transactions (an id
+                # is unique across the monthly partitions only there)
                 status = await connection.execute(
+                    "WITH k AS (INSERT INTO transaction_ids (transaction_id, ts) "
+                    "SELECT transaction_id, ts FROM import_tx ORDER BY transaction_id "
+                    "ON CONFLICT (transaction_id) DO NOTHING RETURNING transaction_id) "
                     f"INSERT INTO transactions ({', '.join(TABLE_COLUMNS)}, received_at) "
-                    f"SELECT {', '.join(TABLE_COLUMNS)}, now() FROM import_tx "
-                    "ON CONFLICT (transaction_id) DO NOTHING",
+                    f"SELECT {', '.join('i.' + c for c in TABLE_COLUMNS)}, now() "
+                    "FROM import_tx AS i JOIN k USING (transaction_id)",
                     timeout=BULK_TIMEOUT,
                 )
                 new_tx += int(status.split()[-1])
@@ -116,7 +132,8 @@ async def _vacuum(connection: asyncpg.Connection) -> None:
     make bench); autovacuum would get there, later."""
     try:
         await connection.execute(
-            "VACUUM (ANALYZE) transactions, labels, feature_buckets", timeout=BULK_TIMEOUT
+            "VACUUM (ANALYZE) transaction_ids, transactions, labels, feature_buckets",
+            timeout=BULK_TIMEOUT,
         )
     except asyncpg.exceptions.InsufficientPrivilegeError as exc:
         logger.warning("could not vacuum after the import ({}); autovacuum will", exc)

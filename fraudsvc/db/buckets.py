@@ -329,6 +329,18 @@ def _raw_index_sql(field: str) -> str:
     return f"CREATE INDEX IF NOT EXISTS transactions_by_{field}_ts ON transactions ({field}, ts)"
 
 
+async def _has_raw_index(connection: asyncpg.Connection, field: str) -> bool:
+    """Whether an index of transactions already leads with (field, ts): the migrations' own
+    (customer, terminal) do. A second one costs every write an index entry per row (and, with
+    partitions, a lock per partition on every statement) and buys nothing."""
+    found = await connection.fetchval(
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() "
+        "AND tablename = 'transactions' AND indexdef LIKE $1",
+        f"% USING btree ({field}, ts)%",
+    )
+    return bool(found)
+
+
 async def sync(connection: asyncpg.Connection, decl: Declaration) -> SyncReport:
     """Make the triggers and buckets follow `decl`'s entities (see the module docstring)."""
     started = time.perf_counter()
@@ -359,7 +371,8 @@ async def sync(connection: asyncpg.Connection, decl: Declaration) -> SyncReport:
                 continue
             t0 = time.perf_counter()
             deferred = e.name in decl.deferred
-            await connection.execute(_raw_index_sql(e.fields[0]))
+            if not await _has_raw_index(connection, e.fields[0]):
+                await connection.execute(_raw_index_sql(e.fields[0]))
             sql = rebuild_sql(e, decl.levels, up_to=deferred)
             status = await connection.execute(sql, *((horizon,) if deferred else ()))
             count = int(status.split()[-1])

@@ -2,8 +2,10 @@
 
 The scoring path makes two round trips and no more: one statement reads the customer's and the
 terminal's window aggregates together with any stored transaction of the same id (idempotency),
-and one statement writes the transaction, its prediction and, when due, the pending explanation
-row (a chain of data-modifying CTEs: one statement, so all of it commits or none of it does).
+and one statement writes the id's key, the transaction, its prediction and, when due, the
+pending explanation row (a chain of data-modifying CTEs: one statement, so all of it commits or
+none of it does). The key (`transaction_ids`, see the partitioning migration) goes first with ON
+CONFLICT DO NOTHING: the rest is written only when the id is new, whatever month it is dated in.
 Both run as prepared statements on the web process's scoring pool (generic plans, see
 `engine.ScoringPool`), elsewhere on the pool that Piccolo's engine owns; the window statement
 is generated from the feature declaration (`fraudsvc.db.windows.WindowRead`): whole
@@ -181,17 +183,20 @@ TRANSACTION_COLUMNS = (
     "merchant_country, card_country, channel, device_id, ip, attributes"
 )
 INSERT_SQL = f"""
-WITH tx AS (
-    INSERT INTO transactions ({TRANSACTION_COLUMNS}, received_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, now())
+WITH k AS (
+    INSERT INTO transaction_ids (transaction_id, ts) VALUES ($1, $2)
     ON CONFLICT (transaction_id) DO NOTHING
     RETURNING transaction_id
+), tx AS (
+    INSERT INTO transactions ({TRANSACTION_COLUMNS}, received_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, now() FROM k
+    RETURNING transaction_id, ts
 ), p AS (
-    INSERT INTO predictions (transaction_id, score, decision, threshold_review, threshold_block,
-                             model_name, model_version, feature_hash, features, reasons,
-                             correlation_id, created_at, model_decision, decided_by,
+    INSERT INTO predictions (transaction_id, ts, score, decision, threshold_review,
+                             threshold_block, model_name, model_version, feature_hash, features,
+                             reasons, correlation_id, created_at, model_decision, decided_by,
                              ruleset_version, rule_hits)
-    SELECT transaction_id, $14, $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, now(),
+    SELECT transaction_id, ts, $14, $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, now(),
            $26, $27, $28, $29::jsonb FROM tx
     RETURNING transaction_id, created_at
 ), e AS (
@@ -293,13 +298,16 @@ SELECT t.transaction_id, t.ts, t.customer_id, t.terminal_id, t.amount_minor, t.c
        p.model_decision, p.decided_by, p.ruleset_version, p.rule_hits, l.labelled_by,
        e.status AS explanation_status,
        l.is_fraud, l.source, l.labelled_at, l.updated_at AS label_updated_at
-FROM transactions AS t
-LEFT JOIN predictions AS p ON p.transaction_id = t.transaction_id
+FROM transaction_ids AS k
+JOIN transactions AS t ON t.transaction_id = k.transaction_id AND t.ts = k.ts
+LEFT JOIN predictions AS p ON p.transaction_id = t.transaction_id AND p.ts = t.ts
 LEFT JOIN explanations AS e ON e.transaction_id = t.transaction_id
 LEFT JOIN feature_declarations AS d ON d.hash = p.feature_hash
 LEFT JOIN labels AS l ON l.transaction_id = t.transaction_id
-WHERE t.transaction_id = $1
+WHERE k.transaction_id = $1
 """
+"""The key table gives the transaction's timestamp, so each partitioned table is read in the one
+partition that holds the row (run-time pruning) instead of probing every month's index."""
 
 
 async def fetch_transaction(transaction_id: str, scoring: bool = False) -> StoredTransaction | None:
@@ -351,7 +359,9 @@ async def fetch_transaction(transaction_id: str, scoring: bool = False) -> Store
 
 LABEL_SQL = """
 WITH known AS (
-    SELECT transaction_id FROM transactions WHERE transaction_id = $1
+    SELECT k.transaction_id FROM transaction_ids AS k
+    JOIN transactions AS t ON t.transaction_id = k.transaction_id AND t.ts = k.ts
+    WHERE k.transaction_id = $1
 ), up AS (
     INSERT INTO labels (transaction_id, is_fraud, source, labelled_at, updated_at, labelled_by)
     SELECT transaction_id, $2, $3, now(), now(), $4 FROM known

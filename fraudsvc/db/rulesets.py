@@ -139,7 +139,7 @@ SELECT t.transaction_id, t.ts, t.customer_id, t.terminal_id, t.amount_minor, t.c
        t.attributes, p.score, p.model_decision, p.decision, p.decided_by, p.features,
        d.names, coalesce(l.is_fraud, false) AS is_fraud
 FROM transactions AS t
-JOIN predictions AS p ON p.transaction_id = t.transaction_id
+JOIN predictions AS p ON p.transaction_id = t.transaction_id AND p.ts = t.ts
 LEFT JOIN feature_declarations AS d ON d.hash = p.feature_hash
 LEFT JOIN labels AS l ON l.transaction_id = t.transaction_id
 WHERE t.ts >= $1 AND t.ts < $2

@@ -1,9 +1,13 @@
 """The tables. Each row is keyed by the transaction id; foreign keys, composite indexes and
 checks the ORM cannot express are added by the migration in raw SQL.
 
-- transactions: the contract's fields as received (amounts as integer minor units); immutable.
-- predictions: what was scored, exactly: score, decision, thresholds, model name and version,
-  the feature vector (float8[], in the spec's order) and its spec hash, reasons, correlation id.
+- transaction_ids: every stored transaction id with its timestamp: what keeps an id unique
+  across the monthly partitions of transactions (see the partitioning migration).
+- transactions: the contract's fields as received (amounts as integer minor units); immutable;
+  partitioned by month on `ts` (fraudsvc.db.partitions).
+- predictions: partitioned like transactions (`ts` is the transaction's); what was scored,
+  exactly: score, decision, thresholds, model name and version, the feature vector (float8[],
+  in the spec's order) and its spec hash, reasons, correlation id.
 - labels: the current verdict per transaction (chargeback, analyst, ...); corrections update it.
 - explanations: one per prediction that the policy or a request selected; status pending ->
   running -> done | failed, with LIME's output (weights, local prediction and fit, on the scale
@@ -27,6 +31,11 @@ from piccolo.columns import (
     Varchar,
 )
 from piccolo.table import Table
+
+
+class TransactionId(Table, tablename="transaction_ids"):
+    transaction_id = Varchar(length=64, primary_key=True)
+    ts = Timestamptz(default=None)
 
 
 class Transaction(Table, tablename="transactions"):
@@ -59,6 +68,7 @@ class Prediction(Table, tablename="predictions"):
     reasons = JSONB(null=True, default=None)
     correlation_id = Varchar(length=64)
     created_at = Timestamptz()
+    ts = Timestamptz(default=None)
 
 
 class Label(Table, tablename="labels"):
@@ -125,6 +135,7 @@ class FeatureEntity(Table, tablename="feature_entities"):
 
 
 TABLES: list[type[Table]] = [
+    TransactionId,
     Transaction,
     Prediction,
     Label,

@@ -7,7 +7,8 @@ the rows up to its horizon, the edge rows are those up to the horizon and the ro
 above the horizon are read raw; in production the horizon trails the clock by a minute and a
 terminal's window ends a label delay back, so that part is empty. One statement is one
 snapshot: the buckets, the horizon and the raw rows agree. It also says whether the transaction
-id is already stored (idempotency). The raw-row definition stays in the tests as the oracle.
+id is already stored (idempotency: its key in `transaction_ids`, kept even when retention has
+dropped the transaction's month). The raw-row definition stays in the tests as the oracle.
 """
 
 from __future__ import annotations
@@ -49,13 +50,21 @@ RAW_COLUMNS = """count(*)::bigint AS n, coalesce(sum(t.amount_minor), 0)::bigint
     FROM transactions AS t LEFT JOIN labels AS l ON l.transaction_id = t.transaction_id"""
 
 
-def _raw_sql(kind: int, entity: Entity, first: int, deferred: bool) -> str:
+BOUNDS = "AND t.ts >= {epoch} + ${lo}::int8 * {us} AND t.ts < {epoch} + ${hi}::int8 * {us}"
+"""Every raw piece also lies within the statement's overall range (its last two parameters):
+bounds that PostgreSQL knows when execution starts, so it prunes the monthly partitions of
+transactions outside them once per statement (initial pruning) instead of carrying every
+partition's scan into each piece's loop."""
+
+
+def _raw_sql(kind: int, entity: Entity, first: int, deferred: bool, bounds: int) -> str:
     """Raw rows of one entity over its pieces: parameters $first.. are piece ids, lows, highs
     (and for a deferred entity whether each piece is the part above the horizon), then the
     key's values."""
     n = first
     keys_at = n + (4 if deferred else 3)
     keys = " AND ".join(f"t.{f} = ${keys_at + j}" for j, f in enumerate(entity.fields))
+    keys += " " + BOUNDS.format(epoch=EPOCH_SQL, us=US, lo=bounds, hi=bounds + 1)
     columns = f"i, {EPOCH_SQL} + lo * {US} AS lo, {EPOCH_SQL} + hi * {US} AS hi"
     if not deferred:
         return f"""SELECT {kind}, r.i, x.n, x.amount, x.frauds, {LATEST_US}
@@ -93,12 +102,16 @@ class WindowRead:
         self.entities = decl.used_entities
         parts = [BUCKETS_SQL]
         n = 8
+        bounds = n + sum(
+            (4 if e.name in decl.deferred else 3) + len(e.fields) for e in self.entities
+        )
         for kind, e in enumerate(self.entities, start=1):
             deferred = e.name in decl.deferred
-            parts.append(_raw_sql(kind, e, n, deferred))
+            parts.append(_raw_sql(kind, e, n, deferred, bounds))
             n += (4 if deferred else 3) + len(e.fields)
         parts.append(
-            "SELECT -1, 0, count(*)::bigint, 0, 0, NULL FROM transactions WHERE transaction_id = $1"
+            "SELECT -1, 0, count(*)::bigint, 0, 0, NULL FROM transaction_ids "
+            "WHERE transaction_id = $1"
         )
         self.sql = "\nUNION ALL\n".join(parts)
 
@@ -147,6 +160,9 @@ class WindowRead:
             if e.name in self.decl.deferred:
                 args.append([p[2] for p in own])
             args += key if key is not None else (None,) * len(e.fields)
+        lows = [p[0] for own in raws.values() for p in own]
+        highs = [p[1] for own in raws.values() for p in own]
+        args += [min(lows, default=t_us), max(highs, default=t_us)]
         return args, plan
 
     def values(

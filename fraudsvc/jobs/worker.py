@@ -1,4 +1,5 @@
-"""The arq worker around the explanation job and the sweep: standalone (`fraudsvc worker`) or
+"""The arq worker around the explanation job and the sweep (beside it, as plain tasks: the
+buckets' fold and the history's daily upkeep): standalone (`fraudsvc worker`) or
 inside the web process (`fraudsvc web --with-worker`), built the same way in both.
 
 - Jobs are JSON (never pickle) and carry ids; results are not kept in Redis (keep_result=0): the
@@ -32,6 +33,7 @@ from fraudsvc.jobs.payloads import EXPLAIN_FUNCTION, deserialize, serialize
 from fraudsvc.jobs.queue import ExplainQueue, connect
 from fraudsvc.jobs.state import WorkerState
 from fraudsvc.jobs.sweep import sweep
+from fraudsvc.jobs.upkeep import upkeep_forever
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.metrics import WorkerMetrics
@@ -199,6 +201,8 @@ async def running_worker(
             fold_forever(metrics, settings.worker.fold_seconds), name="bucket-fold"
         )
         stack.push_async_callback(stop_loop, folding)
+        upkeeping = asyncio.create_task(upkeep_forever(settings), name="history-upkeep")
+        stack.push_async_callback(stop_loop, upkeeping)
         logger.info(
             "worker started: queue {}, {} LIME process(es), {} job(s) at a time",
             settings.redis.queue_name,

@@ -1,20 +1,33 @@
-"""Section `storage`: bytes per stored row in PostgreSQL and per queued job in Redis.
+"""Section `storage`: bytes per stored row in PostgreSQL and per queued job in Redis, and the
+time of a prune.
 
 The sizing arithmetic of deploy/README.md needs b (bytes per scored transaction: its
 transaction row, its prediction with the feature vector, their indexes) and j (Redis bytes per
 queued explanation job). Both are read off the benchmark's own stores after the load: the
 tables with `pg_total_relation_size` (heap, TOAST and indexes) over their row counts, and Redis
 by queueing `JOBS` real explain jobs on a scratch queue that no worker reads, then summing
-`MEMORY USAGE` of their keys and of the queue's sorted set.
+`MEMORY USAGE` of their keys and of the queue's sorted set. A partitioned table's size is the sum
+of its partitions' (`pg_partition_tree`).
+
+The prune is timed on the benchmark's own database, inside a transaction that is rolled back
+(PostgreSQL's DDL is transactional): the same locks, detaches, drops and deletes as a real one,
+and the sections after this one still find every row. It keeps `PRUNE_KEEP_DAYS` of the
+history's time and counts the backfill's labels as old (`now` a year after the history), as the
+daily run would see them once the kept days have passed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from arq.constants import job_key_prefix
 
+from fraudsvc.db import retention
+from fraudsvc.features import DECLARATION
 from fraudsvc.jobs.payloads import ExplainJob, job_id
 from fraudsvc.jobs.queue import ExplainQueue
 from fraudsvc.settings import RedisSettings
@@ -22,7 +35,16 @@ from tests.bench.environment import REDIS_URL, Bench
 from tests.bench.report import Report
 
 SECTION = "storage: bytes per row and per queued job"
-TABLES = ("transactions", "predictions", "explanations", "labels")
+TABLES = (
+    "transaction_ids",
+    "transactions",
+    "predictions",
+    "explanations",
+    "labels",
+    "review_cases",
+    "feature_buckets",
+)
+PRUNE_KEEP_DAYS = 60
 JOBS = 1_000
 # a W3C traceparent as the web process stores it with a sampled trace
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -33,9 +55,14 @@ async def table_sizes(database_url: str) -> dict[str, dict[str, int]]:
     try:
         sizes: dict[str, dict[str, int]] = {}
         for table in TABLES:
+            # a plain table has no partition tree: then its own sizes
             row = await connection.fetchrow(
-                f"SELECT count(*) AS rows, pg_total_relation_size('{table}') AS total, "
-                f"pg_indexes_size('{table}') AS indexes FROM {table}"
+                f"SELECT (SELECT count(*) FROM {table}) AS rows, coalesce("
+                "(SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($1) "
+                "WHERE isleaf), pg_total_relation_size($1))::bigint AS total, coalesce("
+                "(SELECT sum(pg_indexes_size(relid)) FROM pg_partition_tree($1) WHERE isleaf), "
+                "pg_indexes_size($1))::bigint AS indexes",
+                table,
             )
             assert row is not None
             sizes[table] = {
@@ -75,16 +102,57 @@ async def queued_job_bytes(bench: Bench) -> dict[str, float]:
     }
 
 
+class _RolledBack(Exception):
+    """Ends the timed prune's transaction with a rollback."""
+
+
+async def prune_timing(database_url: str) -> dict[str, Any]:
+    """A dry run and a real prune (rolled back) of the benchmark's database, timed."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        newest = await connection.fetchval("SELECT max(ts) FROM transactions")
+        later = newest + timedelta(days=365)
+        dry = await retention.prune(
+            connection, PRUNE_KEEP_DAYS, DECLARATION, dry_run=True, now=later
+        )
+        started = time.perf_counter()
+        report = None
+        try:
+            async with connection.transaction():
+                report = await retention.prune(connection, PRUNE_KEEP_DAYS, DECLARATION, now=later)
+                raise _RolledBack
+        except _RolledBack:
+            pass
+        seconds = time.perf_counter() - started
+        assert report is not None
+    finally:
+        await connection.close()
+    return {
+        "keep_days": PRUNE_KEEP_DAYS,
+        "dry_run_seconds": dry.seconds,
+        "prune_seconds": seconds,
+        "months_dropped": [m.name for m in report.dropped],
+        "months_kept": {m.name: m.kept_because for m in report.months if not m.dropped},
+        "transactions_dropped": sum(m.transactions for m in report.dropped),
+        "predictions_dropped": sum(m.predictions for m in report.dropped),
+        "labels_dropped": sum(m.labels for m in report.dropped),
+        "buckets_dropped": report.buckets,
+        "lock_ms": sum(m.lock_seconds for m in report.dropped) * 1e3,
+        "lines": report.lines(),
+    }
+
+
 async def measure(
     bench: Bench, database_url: str
-) -> tuple[dict[str, dict[str, int]], dict[str, float]]:
-    return await table_sizes(database_url), await queued_job_bytes(bench)
+) -> tuple[dict[str, dict[str, int]], dict[str, float], dict[str, Any]]:
+    sizes = await table_sizes(database_url)
+    return sizes, await queued_job_bytes(bench), await prune_timing(database_url)
 
 
 def run(bench: Bench, report: Report) -> None:
     # bench.web() builds the database with an event loop of its own: call it outside this one
-    sizes, redis_bytes = asyncio.run(measure(bench, bench.web().database_url))
-    report.data["storage"] = {"tables": sizes, "redis": redis_bytes}
+    sizes, redis_bytes, pruned = asyncio.run(measure(bench, bench.web().database_url))
+    report.data["storage"] = {"tables": sizes, "redis": redis_bytes, "prune": pruned}
     rows = []
     for table, size in sizes.items():
         per_row = size["bytes"] / size["rows"] if size["rows"] else float("nan")
@@ -105,6 +173,56 @@ def run(bench: Bench, report: Report) -> None:
         "The transactions table holds the backfilled history and the scored transactions; only "
         "the scored ones have a prediction. A scored transaction costs its transactions row "
         "plus its predictions row; an explained one adds its explanations row.",
+    )
+    transactions = sizes["transactions"]["rows"] or 1
+    scored = sizes["predictions"]["rows"]
+    history = ("transaction_ids", "transactions", "labels", "feature_buckets")
+    report.table(
+        SECTION,
+        "PostgreSQL: per stored transaction",
+        ["measure", "value"],
+        [
+            [
+                "bytes per transaction: its key, its row, labels and feature buckets",
+                f"{sum(sizes[t]['bytes'] for t in history) / transactions:,.0f}",
+            ],
+            [
+                "of which indexes",
+                f"{sum(sizes[t]['index_bytes'] for t in history) / transactions:,.0f}",
+            ],
+            [
+                "of which the key kept after a prune (transaction_ids)",
+                f"{sizes['transaction_ids']['bytes'] / transactions:,.0f}",
+            ],
+            [
+                "feature bucket rows per transaction",
+                f"{sizes['feature_buckets']['rows'] / transactions:,.2f}",
+            ],
+            [
+                "bytes per prediction (a scored transaction's row and its indexes)",
+                f"{sizes['predictions']['bytes'] / scored:,.0f}" if scored else "no scores",
+            ],
+        ],
+        "Buckets are shared by the transactions of one entity and time bucket; their count "
+        "per transaction falls as traffic per entity grows.",
+    )
+    report.table(
+        SECTION,
+        f"Retention: a prune keeping {pruned['keep_days']} days (timed, then rolled back)",
+        ["measure", "value"],
+        [
+            ["months dropped", ", ".join(pruned["months_dropped"]) or "none"],
+            ["transactions dropped", f"{pruned['transactions_dropped']:,}"],
+            ["predictions dropped", f"{pruned['predictions_dropped']:,}"],
+            ["labels dropped", f"{pruned['labels_dropped']:,}"],
+            ["feature buckets deleted", f"{pruned['buckets_dropped']:,}"],
+            ["prune, seconds", f"{pruned['prune_seconds']:.2f}"],
+            ["of which writes waited (parent tables locked), ms", f"{pruned['lock_ms']:.0f}"],
+            ["dry run, seconds", f"{pruned['dry_run_seconds']:.2f}"],
+        ],
+        "Months are dropped whole (DETACH and DROP of a partition: no row-by-row DELETE); the "
+        "feature buckets of the dropped months are deleted row by row (unpartitioned table). "
+        + "; ".join(f"kept {name}: {why}" for name, why in pruned["months_kept"].items()),
     )
     report.table(
         SECTION,

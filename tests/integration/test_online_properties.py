@@ -120,6 +120,7 @@ async def write_like_production(
     for i in order[half:]:  # single inserts, later than the bulk, in shuffled time order
         row = df.row(i, named=True)
         await connection.execute(
+            "WITH k AS (INSERT INTO transaction_ids VALUES ($1, $2)) "
             f"INSERT INTO transactions ({queries.TRANSACTION_COLUMNS}, received_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, now())",
             *queries.transaction_args(transaction(row)),
