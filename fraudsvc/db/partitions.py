@@ -118,13 +118,19 @@ async def ensure(
     months: Iterable[date] = (),
     now: datetime | None = None,
 ) -> list[Created]:
-    """Create the monthly partitions of this month and the `ahead` next ones, of `months`, and of
-    every month with rows in DEFAULT that is not beyond them; returns those created."""
+    """Create the monthly partitions of this month and the `ahead` next ones, of `months`, of
+    every month with rows in DEFAULT that is not beyond them, and, after an import (`months`),
+    of every month from its oldest to the last: no gap, so a replay or a late
+    batch dated in a quiet month lands in its own partition rather than in DEFAULT, where its
+    rows would sit outside the monthly indexes the scoring read's plan was made for. Returns
+    those created."""
     current = month_of(now or datetime.now(UTC))
     last = add_months(current, ahead)
     wanted = set(months_between(current, last)) | {month_of(m) for m in months}
     wanted |= {m for m in await default_months(connection) if m <= last}
     have = {p.month for p in await partitions(connection, "transactions")}
+    if months:  # an import: its months through now, so later traffic finds no gap
+        wanted |= set(months_between(min(month_of(m) for m in months), last))
     created = []
     for month in sorted(wanted - have):
         async with connection.transaction():

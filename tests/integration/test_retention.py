@@ -138,6 +138,25 @@ async def test_a_transaction_outside_every_partition_is_kept_and_moved_later(
         await connection.close()
 
 
+async def test_an_import_leaves_no_month_without_its_partition(own_database: str) -> None:
+    """A backfill of two old months, then traffic dated between them and now: every month from
+    the import's oldest to the one ahead has its partition, so nothing of it lands in DEFAULT
+    (whose rows the scoring read's plans were not made for)."""
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    connection = await asyncpg.connect(own_database)
+    try:
+        await partitions.ensure(connection, 1, [date(2026, 1, 15), date(2026, 2, 3)], now=now)
+        months = [p.month for p in await partitions.partitions(connection, "transactions")]
+        assert partitions.months_between(date(2026, 1, 1), date(2026, 12, 1)) == [
+            m for m in months if m >= date(2026, 1, 1)
+        ]
+        # the daily upkeep then finds nothing to create
+        created = await partitions.ensure(connection, 1, now=now)
+        assert created == []
+    finally:
+        await connection.close()
+
+
 async def window_values(
     connection: asyncpg.Connection, frame: pl.DataFrame
 ) -> list[dict[Span, SpanValue | None]]:
