@@ -178,6 +178,9 @@ async def _month(
         )
         if dry_run or not month.dropped:
             return month
+        # (inside a caller's transaction, the bench's rolled-back timing, the previous month's
+        # table is still there: ON COMMIT has not come)
+        await connection.execute("DROP TABLE IF EXISTS pg_temp.pruned_ids")
         await connection.execute(
             f"CREATE TEMP TABLE pruned_ids ON COMMIT DROP AS SELECT transaction_id FROM {part.name}"
         )
