@@ -26,6 +26,18 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+def _new_password_hash() -> str | None:
+    """The password read from stdin, checked and hashed; None (said on stderr) when refused."""
+    from fraudsvc.review import auth
+
+    password = _read_password()
+    problem = auth.password_problem(password)
+    if problem is not None:
+        print(f"fraudsvc: {problem}", file=sys.stderr)
+        return None
+    return auth.hash_password(password)
+
+
 def cmd_analysts(args: argparse.Namespace, settings: Settings) -> int:
     from fraudsvc.db import analysts
     from fraudsvc.review import auth
@@ -34,24 +46,20 @@ def cmd_analysts(args: argparse.Namespace, settings: Settings) -> int:
         if not re.match(auth.NAME_PATTERN, args.name):
             print("fraudsvc: a name is 1-64 characters of A-Z a-z 0-9 . _ -", file=sys.stderr)
             return 2
-        password = _read_password()
-        problem = auth.password_problem(password)
-        if problem is not None:
-            print(f"fraudsvc: {problem}", file=sys.stderr)
+        new = _new_password_hash()
+        if new is None:
             return 2
-        hashed = auth.hash_password(password)
+        hashed: str = new  # a name the lambda sees narrowed
         if not _run(settings, lambda: analysts.create(args.name, hashed, actor())):
             print(f"fraudsvc: analyst {args.name!r} exists already", file=sys.stderr)
             return 1
         print(f"analyst {args.name} added")
     elif args.action == "password":
-        password = _read_password()
-        problem = auth.password_problem(password)
-        if problem is not None:
-            print(f"fraudsvc: {problem}", file=sys.stderr)
+        new = _new_password_hash()
+        if new is None:
             return 2
-        hashed = auth.hash_password(password)
-        if not _run(settings, lambda: analysts.set_password(args.name, hashed, actor())):
+        changed: str = new
+        if not _run(settings, lambda: analysts.set_password(args.name, changed, actor())):
             print(f"fraudsvc: no analyst {args.name!r}", file=sys.stderr)
             return 1
         print(f"analyst {args.name}: password changed; their sessions ended")
