@@ -358,18 +358,18 @@ class ReviewStats:
 
 
 async def review_stats() -> ReviewStats:
-    """One statement over the partial indexes on open and closed cases."""
+    """One pass over the open cases and the last week's closed ones."""
     rows = await fetch_many(
-        "SELECT "
-        "(SELECT count(*) FROM review_cases WHERE status = 'open') AS open_cases, "
-        "(SELECT coalesce(extract(epoch FROM now() - min(opened_at)), 0) FROM review_cases "
-        " WHERE status = 'open') AS oldest, "
-        "(SELECT count(*) FROM review_cases WHERE status = 'closed' AND verdict = 'fraud' "
-        " AND closed_at > now() - interval '1 hour') AS fraud_hour, "
-        "(SELECT count(*) FROM review_cases WHERE status = 'closed' AND verdict = 'genuine' "
-        " AND closed_at > now() - interval '1 hour') AS genuine_hour, "
-        "(SELECT coalesce(avg((verdict = 'fraud')::int), 0) FROM review_cases "
-        " WHERE status = 'closed' AND closed_at > now() - interval '7 days') AS share"
+        "SELECT count(*) FILTER (WHERE status = 'open') AS open_cases, "
+        "coalesce(extract(epoch FROM now() - min(opened_at) FILTER (WHERE status = 'open')), 0) "
+        "AS oldest, "
+        "count(*) FILTER (WHERE verdict = 'fraud' AND closed_at > now() - interval '1 hour') "
+        "AS fraud_hour, "
+        "count(*) FILTER (WHERE verdict = 'genuine' AND closed_at > now() - interval '1 hour') "
+        "AS genuine_hour, "
+        "coalesce(avg((verdict = 'fraud')::int) FILTER (WHERE status = 'closed'), 0) AS share "
+        "FROM review_cases "
+        "WHERE status = 'open' OR (status = 'closed' AND closed_at > now() - interval '7 days')"
     )
     row = rows[0]
     return ReviewStats(
