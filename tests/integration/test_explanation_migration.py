@@ -3,19 +3,14 @@ database that already holds explanations (built by the real migrations up to the
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-import secrets
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
 
-from fraudsvc.db import engine
-from fraudsvc.db.admin import drop_database, ensure_database, migrate
+from fraudsvc.db.admin import migrate
 from fraudsvc.settings import Settings
+from tests.migrated import database_at
 
 BEFORE = "2026-11-25T00:31:32:075116"
 """The last migration before explanations recorded their target."""
@@ -23,17 +18,8 @@ BEFORE = "2026-11-25T00:31:32:075116"
 
 @pytest.fixture
 async def old_database() -> AsyncIterator[str]:
-    base = os.environ["FRAUDSVC_TEST_DATABASE_URL"].rstrip("/")
-    url = f"{base}/fraudsvc_test_migration_{os.getpid()}_{secrets.token_hex(3)}"
-    await ensure_database(url)
-    engine.configure(Settings.from_env({"DATABASE_URL": url}).database)
-    with contextlib.redirect_stdout(io.StringIO()):  # Piccolo's progress
-        result = await ForwardsMigrationManager(app_name="fraudsvc", migration_id=BEFORE).run()
-    assert result.success, result.message
-    try:
+    async with database_at(BEFORE, "migration") as url:
         yield url
-    finally:
-        await drop_database(url)
 
 
 async def _insert(connection: asyncpg.Connection, tid: str, status: str) -> None:

@@ -8,10 +8,6 @@ that took, and the online features read from those buckets equal the batch path 
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
-import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -21,16 +17,16 @@ import numpy as np
 import polars as pl
 import pytest
 from loguru import logger
-from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
 
 from fraudsvc.contract import load_contract_file
 from fraudsvc.datagen import GeneratorConfig, generate
-from fraudsvc.db import engine, queries
-from fraudsvc.db.admin import drop_database, ensure_database, migrate
+from fraudsvc.db import queries
+from fraudsvc.db.admin import migrate
 from fraudsvc.features import DECLARATION, batch_features, feature_matrix, online_vector
 from fraudsvc.features.default import BASELINE
 from fraudsvc.resources import open_database
 from fraudsvc.settings import Settings
+from tests.migrated import database_at
 from tests.raw_windows import raw_spans
 from tests.timeline import assert_same_vectors, transaction
 
@@ -41,17 +37,8 @@ OLD = GeneratorConfig(customers=40, terminals=30, days=45, seed=9, fields="basic
 
 @pytest.fixture
 async def old_database() -> AsyncIterator[str]:
-    base = os.environ["FRAUDSVC_TEST_DATABASE_URL"].rstrip("/")
-    url = f"{base}/fraudsvc_test_upgrade_{os.getpid()}_{secrets.token_hex(3)}"
-    await ensure_database(url)
-    engine.configure(Settings.from_env({"DATABASE_URL": url}).database)
-    with contextlib.redirect_stdout(io.StringIO()):  # Piccolo's progress
-        result = await ForwardsMigrationManager(app_name="fraudsvc", migration_id=BEFORE).run()
-    assert result.success, result.message
-    try:
+    async with database_at(BEFORE, "upgrade") as url:
         yield url
-    finally:
-        await drop_database(url)
 
 
 async def store_the_old_way(connection: asyncpg.Connection, frame: pl.DataFrame) -> None:
@@ -117,18 +104,8 @@ BEFORE_PARTITIONS = "2026-11-27T04:30:00:000000"
 
 @pytest.fixture
 async def unpartitioned_database() -> AsyncIterator[str]:
-    base = os.environ["FRAUDSVC_TEST_DATABASE_URL"].rstrip("/")
-    url = f"{base}/fraudsvc_test_upgrade_{os.getpid()}_{secrets.token_hex(3)}"
-    await ensure_database(url)
-    engine.configure(Settings.from_env({"DATABASE_URL": url}).database)
-    with contextlib.redirect_stdout(io.StringIO()):
-        manager = ForwardsMigrationManager(app_name="fraudsvc", migration_id=BEFORE_PARTITIONS)
-        result = await manager.run()
-    assert result.success, result.message
-    try:
+    async with database_at(BEFORE_PARTITIONS, "upgrade") as url:
         yield url
-    finally:
-        await drop_database(url)
 
 
 async def test_an_unpartitioned_database_is_partitioned_in_place(
