@@ -111,6 +111,11 @@ def registry_dir(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> 
 async def no_rules_after(database_url: str) -> AsyncIterator[None]:
     """Tests that publish rules or fill lists leave none live for the tests after them."""
     yield
+    await clear_rules(database_url)
+
+
+async def clear_rules(database_url: str) -> None:
+    """No live ruleset and no list, as the tests that publish rules must leave the database."""
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute("DELETE FROM ruleset_live")

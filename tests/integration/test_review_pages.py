@@ -14,6 +14,7 @@ import pytest
 
 from fraudsvc.db import analysts
 from fraudsvc.settings import Settings
+from tests.conftest import clear_rules
 from tests.review_support import (
     PASSWORD,
     csrf_of,
@@ -43,12 +44,7 @@ async def api(registry_dir: Path, database_url: str) -> AsyncIterator[httpx.Asyn
     async with running_service(Settings.from_env(env)) as client:
         await publish_review_rule(client)
         yield client
-    connection = await asyncpg.connect(database_url)
-    try:
-        await connection.execute("DELETE FROM ruleset_live")
-        await connection.execute("DELETE FROM lists")
-    finally:
-        await connection.close()
+    await clear_rules(database_url)
 
 
 @pytest.fixture
