@@ -29,7 +29,8 @@ class Worked:
     left: int
 
 
-def _token(html: str) -> str:
+def form_token(html: str) -> str:
+    """The CSRF token of the page's form (the pages put one in every form)."""
     found = _CSRF.search(html)
     if found is None:
         raise RuntimeError("the review page has no form with a CSRF token")
@@ -44,7 +45,7 @@ async def work_top_case(
         form = await web.get("/review/sign-in")
         signed = await web.post(
             "/review/sign-in",
-            data={"csrf_token": _token(form.text), "name": analyst, "password": password},
+            data={"csrf_token": form_token(form.text), "name": analyst, "password": password},
         )
         if signed.status_code != 303:
             raise RuntimeError(f"the demo analyst could not sign in ({signed.status_code})")
@@ -54,7 +55,7 @@ async def work_top_case(
             return None
         tid = cases[0]
         page = await web.get(f"/review/{tid}")
-        token = _token(page.text)
+        token = form_token(page.text)
         await web.post(f"/review/{tid}/claim", data={"csrf_token": token})
         truth = frame.filter(pl.col("transaction_id") == tid)["is_fraud"].to_list()
         verdict = "fraud" if truth and truth[0] == 1 else "genuine"

@@ -4,7 +4,6 @@ review cases made by a live rule, and analysts made in the running service's dat
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 
 from fraudsvc.db import analysts
+from fraudsvc.demo_review import form_token
 from fraudsvc.review import auth
 from tests.service import ADMIN_KEY
 from tests.service import transaction as tx
@@ -22,13 +22,10 @@ REVIEW_RULES = {
     "description": "sends payments above 500 to review",
     "rules": [{"id": "review_large", "expression": "amount > 500", "action": "review"}],
 }
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def csrf_of(html: str) -> str:
-    found = _CSRF.search(html)
-    assert found, "the page has no form with a CSRF token"
-    return found.group(1)
+    return form_token(html)
 
 
 async def new_analyst(prefix: str = "analyst") -> str:
