@@ -6,6 +6,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, Example, SecurityScheme
 
 from fraudsvc.schemas import ErrorBody
+from fraudsvc.transaction import RULES
 
 DESCRIPTIONS = {
     400: "The body is not JSON or not a JSON object, or a query parameter is malformed",
@@ -20,6 +21,7 @@ DESCRIPTIONS = {
 }
 
 
+_CARD_COUNTRY = f"field `card_country` must be {RULES['card_country']}"
 CORRELATION = "5d0c2a7e9b1f4c3a8e6d2b7f0a9c1e34"
 # what the service really sends for each status (the handlers in fraudsvc.api.errors)
 EXAMPLES: dict[int, dict[str, object]] = {
@@ -50,16 +52,9 @@ EXAMPLES: dict[int, dict[str, object]] = {
     },
     422: {
         "error": "validation_failed",
-        "message": "card_country: field `card_country` must be an ISO 3166-1 alpha-2 country code, "
-        "e.g. FR",
+        "message": f"card_country: {_CARD_COUNTRY}",
         "field": "card_country",
-        "errors": [
-            {
-                "field": "card_country",
-                "rule": "field `card_country` must be an ISO 3166-1 alpha-2 country code, e.g. FR",
-                "source": "body",
-            }
-        ],
+        "errors": [{"field": "card_country", "rule": _CARD_COUNTRY, "source": "body"}],
     },
     429: {
         "error": "rate_limited",
