@@ -28,7 +28,7 @@ from fraudsvc.resources import Resources, open_resources
 from fraudsvc.review import review_router
 from fraudsvc.settings import Settings, SettingsError
 from fraudsvc.telemetry.metrics import WebMetrics
-from fraudsvc.telemetry.tracing import litestar_plugin, name_span_by_route
+from fraudsvc.telemetry.server_span import ServerSpanMiddleware
 from fraudsvc.telemetry.web import metrics_route
 
 DESCRIPTION = """Real-time fraud scoring. `POST /v1/transactions` answers within milliseconds
@@ -106,7 +106,10 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             "scorer": Provide(_scorer, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestContextMiddleware(metrics, settings.api.decision_log)],
+        middleware=[
+            ServerSpanMiddleware(),  # outermost: the request's log lines carry its trace id
+            RequestContextMiddleware(metrics, settings.api.decision_log),
+        ],
         openapi_config=OpenAPIConfig(
             title="fraudsvc",
             version=__version__,
@@ -115,8 +118,7 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             render_plugins=[render_plugin(swagger), JsonRenderPlugin(path="/openapi.json")],
             components=COMPONENTS,
         ),
-        plugins=[StrictStructSchemaPlugin(), litestar_plugin()],
-        before_request=name_span_by_route,
+        plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=settings.api.max_body_bytes,
         logging_config=None,
         debug=False,

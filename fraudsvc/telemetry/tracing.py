@@ -1,9 +1,9 @@
 """OpenTelemetry traces: one trace per transaction, from the HTTP request to the explanation.
 
-- The web request's server span is named by route template; asyncpg and Redis calls, the rules
-  and the enqueue are spans below it. The asyncpg and Redis instrumentations are installed only
-  when something can record (an exporter or a test's processor, and a sampler that is not
-  ALWAYS_OFF): wrapping every query for spans nobody keeps is pure cost.
+- The web request's server span (`server_span`) is named by route template; asyncpg and Redis
+  calls, the rules and the enqueue are spans below it. The asyncpg and Redis instrumentations
+  are installed only when something can record (an exporter or a test's processor, and a
+  sampler that is not ALWAYS_OFF): wrapping every query for spans nobody keeps is pure cost.
 - The trace context travels in the explanation job (and in the explanation row, for jobs the
   sweep sends later), so the worker's `explain` span continues the same trace.
 - Exporters come from the standard variables: OTLP over HTTP when OTEL_EXPORTER_OTLP_ENDPOINT
@@ -53,8 +53,16 @@ DEFAULT_RATIO = 0.01
 _INSTRUMENTED: set[str] = set()
 
 
+_TRACER: list[tuple[trace.TracerProvider, trace.Tracer]] = []
+
+
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    """The process's tracer, made once per tracer provider (making one per call took longer
+    than starting an unsampled span)."""
+    provider = trace.get_tracer_provider()
+    if not _TRACER or _TRACER[0][0] is not provider:
+        _TRACER[:] = [(provider, trace.get_tracer(TRACER_NAME, tracer_provider=provider))]
+    return _TRACER[0][1]
 
 
 def _exporter_from_env() -> SpanExporter | None:
@@ -131,37 +139,6 @@ def setup_tracing(service_name: str, processor: SpanProcessor | None = None) -> 
     return provider
 
 
-def span_details(scope: Any) -> tuple[str, dict[str, Any]]:
-    """Server spans named by route template, never by raw path (ids would explode the span
-    names and leak transaction ids into the trace index)."""
-    method = str(scope.get("method", "")).strip()
-    route = scope.get("path_template") or scope.get("path", "")
-    return (f"{method} {route}".strip(), {"http.route": route})
-
-
-async def name_span_by_route(request: Any) -> None:
-    """Litestar `before_request` hook: routing is done here, so the template is known (the server
-    span may have been opened, and named by the raw path, before routing)."""
-    route = request.scope.get("path_template")
-    if route:
-        current = trace.get_current_span()
-        current.update_name(f"{request.method} {route}")
-        current.set_attribute("http.route", route)
-
-
-def litestar_plugin() -> Any:
-    from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-
-    return OpenTelemetryPlugin(
-        OpenTelemetryConfig(
-            tracer_provider=trace.get_tracer_provider(),
-            exclude=["/metrics", "/healthz", "/readyz", "/docs"],
-            exclude_spans=["receive", "send"],
-            scope_span_details_extractor=span_details,
-        )
-    )
-
-
 def current_context_carrier() -> dict[str, str]:
     """The current trace context as W3C headers (traceparent, tracestate), for a job."""
     carrier: dict[str, str] = {}
@@ -194,5 +171,13 @@ def annotate(**attributes: str | int | float | bool) -> None:
 
 @contextmanager
 def span(name: str, **attributes: str | int | float | bool) -> Iterator[trace.Span]:
-    with tracer().start_as_current_span(name, attributes=attributes or None) as current:
+    """A child span of the current one; none at all below a span that is not recorded (an
+    unsampled request): every standard sampler decides a child as its parent (parent-based
+    ones by the parent, ratio ones by the same trace id), so it would not be recorded either,
+    and the request's log lines keep the server span's ids."""
+    current = trace.get_current_span()
+    if current.get_span_context().is_valid and not current.is_recording():
         yield current
+        return
+    with tracer().start_as_current_span(name, attributes=attributes or None) as child:
+        yield child

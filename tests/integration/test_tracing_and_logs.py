@@ -128,3 +128,40 @@ async def test_one_trace_and_one_correlation_id_from_request_to_explanation(
     assert decision_line["level"] == "INFO"
     assert decision_line["status"] == 201
     assert decision_line["replay"] is False
+
+
+async def test_a_callers_trace_continues_and_the_server_span_says_what_happened(
+    registry_dir: Path, database_url: str, spans: InMemorySpanExporter
+) -> None:
+    settings = Settings.from_env(service_env(registry_dir, database_url))
+    caller_trace, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    traceparent = f"00-{caller_trace}-{caller_span}-01"
+    body = {
+        "transaction_id": "parent-" + secrets.token_hex(6),
+        "timestamp": "2026-03-02T12:30:00Z",
+        "customer_id": "C1",
+        "terminal_id": "T1",
+        "amount": 12.5,
+    }
+    async with running_service(settings) as client:
+        spans.clear()
+        scored = await client.post(
+            "/v1/transactions", json=body, headers={"traceparent": traceparent}
+        )
+        assert scored.status_code == 201
+        missing = await client.get("/v1/transactions/nobody-here", headers={"traceparent": ""})
+        assert missing.status_code == 404
+        assert (await client.get("/healthz")).status_code == 200
+    found = list(spans.get_finished_spans())
+    server = by_name(found, "POST /v1/transactions")
+    assert format(server.context.trace_id, "032x") == caller_trace
+    assert server.parent is not None
+    assert format(server.parent.span_id, "016x") == caller_span
+    assert server.attributes is not None
+    assert server.attributes["http.route"] == "/v1/transactions"
+    assert server.attributes["http.response.status_code"] == 201
+    read = by_name(found, "GET /v1/transactions/{transaction_id}")
+    assert read.attributes is not None
+    assert read.attributes["http.response.status_code"] == 404
+    assert read.parent is None  # an empty traceparent starts a trace of its own
+    assert not [s for s in found if "healthz" in s.name]  # probes are not traced
