@@ -20,7 +20,7 @@ from fraudsvc.api.lists import ListsController
 from fraudsvc.api.middleware import RequestContextMiddleware
 from fraudsvc.api.openapi import StrictStructSchemaPlugin
 from fraudsvc.api.rulesets import RulesetsController, audit_trail
-from fraudsvc.api.security import ApiKeyGuard
+from fraudsvc.api.security import ApiKeyMiddleware
 from fraudsvc.api.swagger import SwaggerAssets, render_plugin, static_router
 from fraudsvc.api.transactions import TransactionsController
 from fraudsvc.pipeline import Scorer
@@ -77,18 +77,18 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             ):
                 yield
 
-    scoring_guard = ApiKeyGuard(settings.api)
-    admin_guard = ApiKeyGuard(settings.api, admin=True)
-    admin_guard.buckets = scoring_guard.buckets  # one rate limit per key across routes
+    scoring_keys = ApiKeyMiddleware(settings.api)
+    admin_keys = ApiKeyMiddleware(settings.api, admin=True)
+    admin_keys.buckets = scoring_keys.buckets  # one rate limit per key across routes
     v1 = Router(
         path="/",
         route_handlers=[TransactionsController, ExplanationsController],
-        guards=[scoring_guard],
+        middleware=[scoring_keys],
     )
     admin = Router(
         path="/",
         route_handlers=[ListsController, RulesetsController, audit_trail],
-        guards=[admin_guard],
+        middleware=[admin_keys],
     )
     return Litestar(
         route_handlers=[

@@ -29,9 +29,15 @@ UNTRACED = ("/metrics", "/healthz", "/readyz", "/docs")
 _PROPAGATED = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
 
 
+def _untraced(scope: Scope) -> bool:
+    return str(scope["path"]).startswith(UNTRACED)
+
+
 class ServerSpanMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
-    exclude_path_pattern = tuple(f"^{path}" for path in UNTRACED)
+
+    def __init__(self) -> None:
+        self.should_bypass_for_scope = _untraced
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         carrier = {}
