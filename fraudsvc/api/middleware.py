@@ -23,6 +23,7 @@ from loguru import logger
 
 from fraudsvc.context import CORRELATION_HEADER, correlation_id, new_correlation_id
 from fraudsvc.pipeline import Scored
+from fraudsvc.telemetry.logs import event
 from fraudsvc.telemetry.metrics import WebMetrics
 
 SCORED = "fraudsvc.scored"
@@ -64,11 +65,10 @@ class RequestContextMiddleware(ASGIMiddleware):
 
         route = scope.get("path_template", scope["path"])
         method = str(scope.get("method"))
-        try:
-            with logger.contextualize(correlation_id=cid):
-                await next_app(scope, receive, send_with_id)
-                elapsed = time.perf_counter() - started
-                self._log(scope["state"], method, route, status, elapsed)
+        try:  # log lines take the correlation id from the contextvar (`telemetry.logs`)
+            await next_app(scope, receive, send_with_id)
+            elapsed = time.perf_counter() - started
+            self._log(scope["state"], method, route, status, elapsed)
         finally:
             correlation_id.reset(token)
         if route != "/metrics":  # scrapes would drown the request rate
@@ -83,15 +83,23 @@ class RequestContextMiddleware(ASGIMiddleware):
         if not self.decision_log:
             pass
         elif status >= 400 and not state.get(LOGGED):
-            level = "WARNING" if status >= 500 else "INFO"
-            error = state.get(ERROR_CLASS, "HTTPException")
-            logger.bind(
-                method=method, route=route, status=status, error=error, latency_ms=latency_ms
-            ).log(level, "request failed")
+            event(
+                "WARNING" if status >= 500 else "INFO",
+                "request failed",
+                __name__,
+                method=method,
+                route=route,
+                status=status,
+                error=state.get(ERROR_CLASS, "HTTPException"),
+                latency_ms=latency_ms,
+            )
             return
         elif scored is not None and status < 400:
             p = scored.prediction
-            logger.bind(
+            event(
+                "INFO",
+                "decision",
+                __name__,
                 transaction_id=p.transaction_id,
                 decision=p.decision,
                 score=round(p.score, 6),
@@ -100,7 +108,7 @@ class RequestContextMiddleware(ASGIMiddleware):
                 latency_ms=latency_ms,
                 replay=scored.replay,
                 status=status,
-            ).info("decision")
+            )
             return
         logger.bind(method=method, route=route, status=status, duration_ms=latency_ms).debug(
             "request"

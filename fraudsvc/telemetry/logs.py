@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import traceback
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 import msgspec
@@ -50,19 +51,27 @@ class InterceptHandler(logging.Handler):
         )
 
 
-def add_context(record: Record) -> None:
-    """Loguru patcher: the ids of the current request or job and of the current span."""
-    extra = record["extra"]
+def _add_ids(fields: dict[str, object]) -> None:
+    """The ids of the current request or job and of the current span, where not set."""
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
-        extra.setdefault("trace_id", format(context.trace_id, "032x"))
-        extra.setdefault("span_id", format(context.span_id, "016x"))
+        fields.setdefault("trace_id", format(context.trace_id, "032x"))
+        fields.setdefault("span_id", format(context.span_id, "016x"))
     cid = correlation_id.get()
     if cid is not None:
-        extra.setdefault("correlation_id", cid)
+        fields.setdefault("correlation_id", cid)
     tid = transaction_id.get()
     if tid is not None:
-        extra.setdefault("transaction_id", tid)
+        fields.setdefault("transaction_id", tid)
+
+
+def add_context(record: Record) -> None:
+    """Loguru patcher: the ids of the current request or job and of the current span."""
+    _add_ids(record["extra"])
+
+
+def _write_json(line: dict[str, object]) -> None:
+    sys.stderr.write(msgspec.json.encode(line, enc_hook=str).decode() + "\n")
 
 
 def _json_sink(message: Message) -> None:
@@ -80,7 +89,33 @@ def _json_sink(message: Message) -> None:
     if record["exception"] is not None:
         exc_type, exc_value, exc_tb = record["exception"]
         line["exception"] = "".join(traceback.format_exception(exc_type, exc_value, exc_tb))
-    sys.stderr.write(msgspec.json.encode(line, enc_hook=str).decode() + "\n")
+    _write_json(line)
+
+
+_JSON_LEVEL: list[int] = []
+"""The JSON sink's level number, when that is the sink (set by `setup_logging`)."""
+
+
+def event(level: str, message: str, origin: str, **fields: object) -> None:
+    """One log line of a hot path (the decision log: one per scored transaction), the same as
+    `logger.bind(**fields).log(level, message)` would write from module `origin`. With the JSON
+    sink it is written directly: loguru builds a record (frame, thread, process, timestamps)
+    and runs the patcher first, 35 µs a line against about 8 µs (timeit)."""
+    if not _JSON_LEVEL:
+        logger.bind(**fields).log(level, message)
+        return
+    number = logger.level(level).no
+    if number < _JSON_LEVEL[0]:
+        return
+    line: dict[str, object] = {
+        "time": datetime.now().astimezone().isoformat(),
+        "level": level,
+        "message": message,
+        "logger": origin,
+        **fields,
+    }
+    _add_ids(line)
+    _write_json(line)
 
 
 def _text_sink(message: Message) -> None:
@@ -93,8 +128,10 @@ def setup_logging(level: str, fmt: Literal["json", "text"]) -> None:
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     logger.remove()
     logger.configure(patcher=add_context)
+    _JSON_LEVEL.clear()
     if fmt == "json":
         logger.add(_json_sink, level=level, backtrace=False, diagnose=False)
+        _JSON_LEVEL.append(logger.level(level).no)
     else:
         logger.add(
             _text_sink,
