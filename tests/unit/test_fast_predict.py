@@ -114,8 +114,8 @@ def trained() -> lgb.Booster:
 
 
 @pytest.fixture(scope="module")
-def bundle(trained: lgb.Booster, tmp_path_factory: pytest.TempPathFactory) -> ModelBundle:
-    """The booster written and loaded as the service loads a model version."""
+def bundle_dir(trained: lgb.Booster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The booster written as a model version's directory."""
     directory: Path = tmp_path_factory.mktemp("bundle")
     trained.save_model(str(directory / BOOSTER_FILE))
     background, _ = synthetic(200, seed=4)
@@ -129,7 +129,13 @@ def bundle(trained: lgb.Booster, tmp_path_factory: pytest.TempPathFactory) -> Mo
         training={},
     )
     write_extra_files(directory / EXTRA_DIR, meta, background)
-    loaded = load_bundle(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_dir: Path) -> ModelBundle:
+    """Loaded as the service loads a model version."""
+    loaded = load_bundle(bundle_dir)
     assert loaded.thresholds == Thresholds(review=0.3, block=0.8)
     return loaded
 
@@ -227,6 +233,16 @@ def test_the_handle_is_freed_when_closed_or_collected(trained: lgb.Booster) -> N
     del collected
     gc.collect()
     assert not finalizer.alive
+
+
+def test_a_dropped_bundle_frees_its_handles(bundle_dir: Path) -> None:
+    dropped = load_bundle(bundle_dir)
+    assert dropped.fast is not None
+    finalizers = [dropped.fast.score._finalizer, dropped.fast.contrib._finalizer]
+    assert all(f.alive for f in finalizers)
+    del dropped
+    gc.collect()
+    assert not any(f.alive for f in finalizers)
 
 
 def test_a_predictor_keeps_its_booster_alive(trained: lgb.Booster) -> None:
