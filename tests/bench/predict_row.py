@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -23,14 +24,20 @@ from fraudsvc import scoring
 from fraudsvc.model.bundle import ModelBundle, load_bundle
 
 
-def per_row_us(fn: Callable[[], object], rows: int, repeat: int, number: int) -> list[float]:
-    fn()  # warm
-    times = []
+def per_row_us(
+    fns: dict[str, Callable[[], object]], rows: int, repeat: int, number: int
+) -> dict[str, list[float]]:
+    """CPU µs per row of each function, the functions interleaved in every repeat so that a
+    shared machine's drifting load falls on all of them alike."""
+    times: dict[str, list[float]] = {label: [] for label in fns}
+    for fn in fns.values():
+        fn()  # warm
     for _ in range(repeat):
-        started = time.process_time()
-        for _ in range(number):
-            fn()
-        times.append((time.process_time() - started) / number / rows * 1e6)
+        for label, fn in fns.items():
+            started = time.process_time()
+            for _ in range(number):
+                fn()
+            times[label].append((time.process_time() - started) / number / rows * 1e6)
     return times
 
 
@@ -57,13 +64,11 @@ def main() -> None:
     print(f"{args.model_dir}: {fast.booster.num_trees()} trees, {len(rows[0])} features, {n} rows")
     print(f"same bits on every row: {same(fast, plain)}")
     for name, call, number in (("score", scoring.score, 20), ("reasons", scoring.reasons, 1)):
-        for label, bundle in (("Booster.predict", plain), ("fast path", fast)):
-            times = per_row_us(
-                lambda b=bundle, c=call: [c(b, v) for v in rows],  # type: ignore[misc]
-                n,
-                args.repeat,
-                number,
-            )
+        fns: dict[str, Callable[[], object]] = {
+            label: functools.partial(lambda b, c: [c(b, v) for v in rows], bundle, call)
+            for label, bundle in (("Booster.predict", plain), ("fast path", fast))
+        }
+        for label, times in per_row_us(fns, n, args.repeat, number).items():
             print(
                 f"{name:8s} {label:16s} median {statistics.median(times):8.1f} µs/row"
                 f"  (min {min(times):.1f}, {args.repeat} repeats)"
