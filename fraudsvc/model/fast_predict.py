@@ -10,12 +10,13 @@ the oracle.
 
 A `RowPredictor` owns one FastConfig handle (one booster, one prediction type) and a row and
 result buffer of its own; `fast_paths` makes the two the scoring path needs, on a private copy
-of the booster (why: see there). A lock keeps two threads from sharing the buffers (the web process
-scores on its event loop only, but a bundle is loaded in a thread and the worker's threads could
-score one day); an uncontended lock costs about 0.1 µs. The handle is freed when the predictor
-is collected (the ModelHolder drops a bundle), or by `close()`.
+of the booster (why: see there). A lock keeps two threads from sharing the buffers (the web
+process scores on its event loop only, but a bundle is loaded in a thread and the worker's
+threads could score one day); an uncontended lock costs about 0.1 µs. The handle is freed when
+the predictor is collected with its bundle (the ModelHolder keeps the versions it loaded in
+its cache, so today that is at exit), or by `close()`.
 
-LightGBM builds without these functions (before 3.3) get `None` from `fast_paths`, and the
+LightGBM builds without these functions (older ones) get `None` from `fast_paths`, and the
 caller keeps `Booster.predict`; that is logged once per process.
 """
 
