@@ -13,7 +13,7 @@ declarations) carried the Handbook's feature spec; it is read as the equivalent 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 from fraudsvc.decision import Thresholds
 from fraudsvc.features import Declaration
 from fraudsvc.features.default import BASELINE, baseline_features
+from fraudsvc.model.fast_predict import FastPaths, fast_paths
 from fraudsvc.model.reference import Reference
 
 BUNDLE_FORMAT = 2
@@ -64,6 +65,8 @@ class ModelBundle:
     name: str = "local"
     version: str = "0"
     path: Path | None = None
+    fast: FastPaths | None = field(default=None, compare=False, repr=False)
+    """Single-row score and contributions (fast_predict); None: `booster.predict` serves."""
 
     @property
     def thresholds(self) -> Thresholds:
@@ -151,4 +154,7 @@ def load_bundle(model_dir: Path, name: str = "local", version: str = "0") -> Mod
         name=name,
         version=version,
         path=model_dir,
+        # made here, where the ModelHolder loads a version in a worker thread (about 15 ms on
+        # the bench model), not on the first request; freed with the bundle
+        fast=fast_paths(booster),
     )
