@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from fraudsvc.rulebook import Rulebook
 from fraudsvc.settings import Settings
 from fraudsvc.telemetry.drift import DriftMonitor
 from fraudsvc.telemetry.metrics import WebMetrics
-from fraudsvc.telemetry.runtime import GcPauses, freeze_startup_heap, watch_loop
+from fraudsvc.telemetry.runtime import GcPauses, freeze_startup_heap, thaw, watch_loop
 from fraudsvc.telemetry.tracing import current_context_carrier
 from fraudsvc.telemetry.web import follow_model, zero
 
@@ -116,7 +115,7 @@ def runtime_watch(metrics: WebMetrics, freeze: bool) -> Iterator[None]:
         watcher.cancel()
         pauses.remove()
         if freeze:
-            gc.unfreeze()  # what startup built may be collected again once the resources are gone
+            thaw()  # what startup built may be collected again once the resources are gone
 
 
 @asynccontextmanager

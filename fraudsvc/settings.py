@@ -136,7 +136,7 @@ class ApiSettings:
     (`fraudsvc.api.middleware`); false turns both off."""
     gc_freeze: bool = True
     """FRAUDSVC_GC_FREEZE: freeze the startup heap out of the garbage collector's reach once
-    ready (fraudsvc.telemetry.runtime)."""
+    ready, and collect the young generation less often (fraudsvc.telemetry.runtime)."""
 
 
 @dataclass(frozen=True)

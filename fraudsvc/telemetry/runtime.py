@@ -13,6 +13,13 @@ requests at all. Two causes are measured here and one is removed.
   CPython's documentation recommends for pre-fork servers, and what Instagram did for theirs).
   A full collection then walks only what was allocated since: a few milliseconds. Objects frozen
   are never freed, which is right for what startup built and lives as long as the process.
+- **Young collections.** A scoring request keeps about 150 container objects alive while it
+  waits on PostgreSQL (coroutines, frames, records, cells), so with 16 requests in flight every
+  generation-0 collection walks a few thousand survivors, and CPython's default threshold (700
+  allocations) ran one every 8 requests: 72 µs of collector CPU a request at saturation
+  (measured with `gc.callbacks` and the thread's CPU clock). The threshold is raised to 3,000
+  with the freeze: 42 µs a request, each young collection 2 ms instead of 0.6 (10,000 saved
+  no more and paused 5 ms).
 - **A held loop.** `watch_loop` sleeps 0.1 s in a loop and records how late it woke: anything
   that held the event loop (a synchronous computation, a blocking call) shows there, with its
   duration, whatever it was.
@@ -35,12 +42,22 @@ from fraudsvc.telemetry.metrics import WebMetrics
 WATCH_INTERVAL = 0.1
 
 
+YOUNG_THRESHOLD = 3_000
+"""Allocations between generation-0 collections in the web process (CPython's default: 700)."""
+_THRESHOLD_BEFORE: list[tuple[int, int, int]] = []
+
+
 def freeze_startup_heap() -> int:
-    """Move every object the collector tracks into the permanent generation; returns how many
-    were frozen. No collection first: it would cost one full pause at startup (0.7 s in the test
-    process), and what it could free is startup's garbage, a bounded amount, once."""
+    """Move every object the collector tracks into the permanent generation and raise the young
+    threshold; returns how many were frozen. No collection first: it would cost one full pause
+    at startup (0.7 s in the test process), and what it could free is startup's garbage, a
+    bounded amount, once. `thaw()` undoes it."""
     started = time.perf_counter()
     gc.freeze()
+    before = gc.get_threshold()
+    if not _THRESHOLD_BEFORE:
+        _THRESHOLD_BEFORE.append(before)
+    gc.set_threshold(YOUNG_THRESHOLD, before[1], before[2])
     frozen = gc.get_freeze_count()
     logger.info(
         "froze {:,} startup objects out of the garbage collector's reach in {:.0f} ms",
@@ -48,6 +65,14 @@ def freeze_startup_heap() -> int:
         (time.perf_counter() - started) * 1000,
     )
     return frozen
+
+
+def thaw() -> None:
+    """Undo `freeze_startup_heap`: what startup built may be collected again, at the thresholds
+    the process had."""
+    gc.unfreeze()
+    if _THRESHOLD_BEFORE:
+        gc.set_threshold(*_THRESHOLD_BEFORE.pop())
 
 
 class GcPauses:

@@ -7,18 +7,27 @@ import asyncio
 import gc
 
 from fraudsvc.telemetry.metrics import WebMetrics
-from fraudsvc.telemetry.runtime import GcPauses, freeze_startup_heap, watch_loop
+from fraudsvc.telemetry.runtime import (
+    YOUNG_THRESHOLD,
+    GcPauses,
+    freeze_startup_heap,
+    thaw,
+    watch_loop,
+)
 
 
-def test_a_frozen_heap_is_skipped_by_full_collections_until_unfrozen() -> None:
+def test_a_frozen_heap_is_skipped_by_full_collections_until_thawed() -> None:
     holder = [[i] for i in range(50_000)]  # containers the collector tracks
+    before = gc.get_threshold()
     try:
         frozen = freeze_startup_heap()
         assert frozen == gc.get_freeze_count() >= len(holder)
         assert len(gc.get_objects(generation=2)) < frozen  # out of every generation's walk
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:])
     finally:
-        gc.unfreeze()
+        thaw()
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
     del holder
 
 
