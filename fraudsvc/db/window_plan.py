@@ -1,20 +1,22 @@
 """The window read's arguments for one transaction, and its rows summed back into spans.
 
-This is the request path's pure-Python part of the window read (issue 15). Two ways to the same
-arguments, element for element those of the plain definition (tests/plain_online.py, the code
-before issue 15, is the oracle):
+This is the request path's pure-Python part of the window read (issue 15). The arguments are,
+element for element, those of the plain definition (tests/plain_online.py, the code before
+issue 15, is the oracle), built from what is decided once:
 
-- `_build`, the plain definition with the per-declaration work done once (each span's range as
-  two offsets from the transaction's time, its entity and kind) and `split_nested` (arithmetic)
-  in place of the recursive `split`;
-- a `_Template` of a previous build, when the transaction's time is in the same class: every
-  piece bound is either the transaction's time minus a constant offset, or a boundary of the
-  finest buckets (see `_Template`). Within a minute (live transactions) the arguments only
-  shift by the time difference, and the plan that sums the rows back is the same object.
+- per declaration: each span's range as two offsets from the transaction's time, its entity,
+  and the entities' "groups" (an entity's span ranges and whether it is deferred: the
+  customer-device, customer-IP and customer-category counts of the default declaration are one
+  30-day group);
+- per time class (`Class`: a minute, for live transactions) and group: the group's pieces,
+  split with arithmetic and deduplicated (`_GroupLayout`), the same for every entity of the
+  group whatever its key;
+- per time class and set of missing keys: the arguments' layout and the plan (`_Template`).
 
-The plan says where each row lands in one flat list of cells (the buckets, then each entity's
-raw pieces) and which cells each span sums, so `values` reads each row once and builds no tuple
-or SpanValue per piece.
+A transaction then costs its keys, a shift of the raw pieces' moving bounds by its time, and
+list concatenations. The plan says where each row lands in one flat list of cells (the buckets,
+then each entity's raw pieces) and which cells each span sums, so `values` reads each row once
+and builds no tuple or SpanValue per piece.
 """
 
 from __future__ import annotations
@@ -26,37 +28,32 @@ from typing import Any, NamedTuple
 
 from fraudsvc.db.buckets import key_text
 from fraudsvc.features.declaration import Declaration, Span
-from fraudsvc.features.spans import (
-    US_PER_SECOND,
-    Buckets,
-    Raws,
-    SpanValue,
-    epoch_us,
-    split_nested,
-)
+from fraudsvc.features.spans import US_PER_SECOND, SpanValue, epoch_us, split_nested
 from fraudsvc.transaction import Transaction
 
 Key = tuple[Any, ...] | None
 """An entity's key values for a transaction; None when one is missing."""
-TEMPLATES = 64
-"""Templates kept per declaration: a minute's worth of time classes and missing-key masks."""
+Class = tuple[int, int]
+"""A time's class: its finest bucket, and where its offset in it falls among the residues."""
+KEPT = 64
+"""Classes (and templates) kept per declaration: a minute of live transactions needs one class
+and a template per set of missing keys."""
 
 
 class Plan(NamedTuple):
-    """How one transaction's rows sum back into its spans."""
+    """How one transaction's rows sum back into its spans (shared by the transactions of a
+    template: read-only). Cells go entity after entity, each entity's buckets then its raw
+    pieces, so a span's cells are two runs of its group's own indices."""
 
-    spans: list[list[int] | None]
-    """Per span of the declaration, the cells it sums; None when the entity's key is missing."""
+    spans: list[tuple[int, list[int], int, list[int]] | None]
+    """Per span of the declaration: the cell of its entity's bucket 0, its buckets' indices
+    from there, the cell of its entity's raw piece 0, its raw pieces' indices from there; None
+    when the entity's key is missing."""
+    bucket_cells: list[int]
+    """Per bucket row (kind 0, by its id), its cell."""
     raw_cells: list[int]
-    """Per row kind, the cell of its piece 0 (kind 0, the buckets: cell 0)."""
+    """Per row kind, the cell of its raw piece 0 (kind 0: unused)."""
     cells: int
-
-
-class _Span(NamedTuple):
-    entity: int
-    lo_offset: int
-    hi_offset: int
-    """The span's [lo, hi) is [t - lo_offset, t - hi_offset) (see spans.span_range)."""
 
 
 class _Entity(NamedTuple):
@@ -64,6 +61,54 @@ class _Entity(NamedTuple):
     key: Callable[[Transaction], tuple[Any, ...]]
     fields: int
     deferred: bool
+    group: int
+
+
+class _Shift(NamedTuple):
+    """Bounds at a layout's time t0, and which of them move with the time."""
+
+    values: list[int]
+    moves: list[bool]
+
+    def at(self, delta: int) -> list[int]:
+        if not delta:
+            return self.values
+        return [v + delta if m else v for v, m in zip(self.values, self.moves, strict=True)]
+
+
+class _GroupLayout(NamedTuple):
+    """A group's pieces at time t0, valid for every time of t0's class (see `_classify`)."""
+
+    t0: int
+    widths: list[int]
+    lows: list[int]
+    highs: list[int]
+    """The buckets (width in seconds, [lo, hi) of their starts in µs): fixed within a class."""
+    seen: list[int]
+    """Per span of the group, how many distinct buckets its spans so far hold."""
+    raw_ids: list[int]
+    raw_lows: _Shift
+    raw_highs: _Shift
+    above: list[bool]
+    low: tuple[int, bool] | None
+    high: tuple[int, bool] | None
+    """The raw pieces' lowest and highest bound (and whether it moves); None: no raw piece."""
+    spans: list[tuple[list[int], list[int]]]
+    """Per span of the group, its buckets and raw pieces as indices into the lists above."""
+
+
+class _Template(NamedTuple):
+    """The arguments' layout for a class and set of missing keys."""
+
+    layouts: list[_GroupLayout]
+    """The present entities' groups."""
+    entity_layout: list[int]
+    """Per entity, its group's index in `layouts`; -1 when its key is missing."""
+    buckets: tuple[list[int], list[str], list[int], list[int], list[int]]
+    """Bucket ids, entity names, widths, lows, highs (arguments 2, 3, 5, 6, 7)."""
+    key_runs: list[tuple[int, int]]
+    """The bucket keys column (argument 4) as runs of (entity, count)."""
+    plan: Plan
 
 
 def _key_getter(fields: tuple[str, ...]) -> Callable[[Transaction], tuple[Any, ...]]:
@@ -73,62 +118,6 @@ def _key_getter(fields: tuple[str, ...]) -> Callable[[Transaction], tuple[Any, .
         return lambda tx: (one(tx),)
     getter: Callable[[Transaction], tuple[Any, ...]] = attrgetter(*fields)
     return getter
-
-
-class _Shift(NamedTuple):
-    """A list of bounds at the template's time, and which of them move with the time."""
-
-    values: list[int]
-    moves: list[bool]
-
-    def at(self, delta: int) -> list[int]:
-        return [v + delta if m else v for v, m in zip(self.values, self.moves, strict=True)]
-
-
-class _Template(NamedTuple):
-    """The arguments of a build at time t0, as a recipe for any time of the same class.
-
-    Bounds are microseconds. A span's bounds are lo = t - lo_offset and hi = t - hi_offset; its
-    pieces' bounds are those two and the finest-bucket boundaries a = lo rounded up, b = hi
-    rounded down (the buckets' coarser bounds are finest boundaries too). Take t's class as
-    its finest bucket q and where its offset r in that bucket falls among the offsets' own
-    residues (the points where some t - offset is a boundary). Within a class every rounded
-    bound is the same, no t - offset is a boundary, so every comparison the build makes (lo
-    against a, b against hi, a piece against another when deduplicating) comes out the same,
-    and the arguments are the template's with the moving bounds shifted by t - t0. A bound of
-    t0 moves exactly when it is not a boundary (t0 is in no class of a boundary)."""
-
-    t0: int
-    buckets: list[object]
-    """Arguments 2-7 but the keys: bucket ids, entity names, (keys), widths, lows, highs."""
-    key_runs: list[tuple[int, int]]
-    """The bucket keys column as runs of (entity, count)."""
-    shifts: list[_Shift]
-    """The raw pieces' lows and highs, each distinct list once (entities of the same spans
-    share them)."""
-    raws: list[tuple[list[int], int, int, list[bool] | None]]
-    """Per entity: its raw ids, its lows and highs (indices in `shifts`), its above flags
-    (None: not deferred)."""
-    low: tuple[int, bool]
-    high: tuple[int, bool]
-    """The statement's overall range at t0, and whether it moves."""
-    plan: Plan
-
-
-Class = tuple[int, int, tuple[bool, ...]]
-"""A time's class (finest bucket, where its offset falls among the residues) and which entity
-keys are missing: transactions of one class share a template."""
-
-
-class _Build(NamedTuple):
-    """What a template needs of a build besides its arguments and plan."""
-
-    fixed: list[object]
-    """Bucket ids, entity names, widths, lows, highs."""
-    buckets: list[tuple[int, int, int, int]]
-    """(entity, width, lo, hi) of each bucket."""
-    columns: list[tuple[list[int], list[int], list[int], list[bool] | None]]
-    """Per entity: its raw pieces' ids, lows, highs and above flags (None: not deferred)."""
 
 
 class WindowPlan:
@@ -143,26 +132,32 @@ class WindowPlan:
         self.levels = levels
         self.widths_us = tuple(w * US_PER_SECOND for w in levels)
         self.finest = self.widths_us[-1]
-        used = decl.used_entities
-        index = {e.name: k for k, e in enumerate(used)}
-        self.entities = [
-            _Entity(e.name, _key_getter(e.fields), len(e.fields), e.name in decl.deferred)
-            for e in used
-        ]
-        self.getters = [e.key for e in self.entities]
-        self.names = [e.name for e in self.entities]
-        self.deferred = [e.deferred for e in self.entities]
-        self.spans: list[_Span] = []
+        used = [e.name for e in decl.used_entities]
+        ranges: dict[str, list[tuple[int, int]]] = {name: [] for name in used}
+        # per span: its entity and its position among the entity's spans
+        self.spans: list[tuple[int, int]] = []
+        offsets = {0}
         for span in decl.spans:
             w, d = span.seconds * US_PER_SECOND, span.delay * US_PER_SECOND
-            lo, hi = (w - 1, 0) if d == 0 else (d + w - 1, d - 1)
-            self.spans.append(_Span(index[span.entity], lo, hi))
+            # [lo, hi) = [t - lo_offset, t - hi_offset) (see spans.span_range)
+            lo_offset, hi_offset = (w - 1, 0) if d == 0 else (d + w - 1, d - 1)
+            offsets |= {lo_offset, hi_offset}
+            self.spans.append((used.index(span.entity), len(ranges[span.entity])))
+            ranges[span.entity].append((lo_offset, hi_offset))
+        groups: dict[tuple[tuple[tuple[int, int], ...], bool], int] = {}
+        self.entities: list[_Entity] = []
+        for e in decl.used_entities:
+            deferred = e.name in decl.deferred
+            group = groups.setdefault((tuple(ranges[e.name]), deferred), len(groups))
+            getter = _key_getter(e.fields)
+            self.entities.append(_Entity(e.name, getter, len(e.fields), deferred, group))
+        self.groups = list(groups)
+        self.getters = [e.key for e in self.entities]
         # where some t - offset is a boundary of the finest buckets (t itself included)
-        offsets = {0, *(s.lo_offset for s in self.spans), *(s.hi_offset for s in self.spans)}
         self.residues = sorted({o % self.finest for o in offsets})
         self.residue_set = frozenset(self.residues)
-        self.templates: dict[Class, _Template] = {}
-        self.seen: set[Class] = set()
+        self.classes: dict[Class, list[_GroupLayout | None]] = {}
+        self.templates: dict[tuple[Class, tuple[bool, ...]], _Template] = {}
 
     def params(self, tx: Transaction) -> tuple[list[object], Plan]:
         """The statement's arguments, and the plan that sums its pieces back into spans."""
@@ -171,97 +166,160 @@ class WindowPlan:
         for get in self.getters:
             key = get(tx)
             found.append(None if None in key else key)
+        missing = tuple([key is None for key in found])
         q, r = divmod(t_us, self.finest)
-        if r in self.residue_set:  # some bound is a boundary: compare afresh
-            return self._build(tx, t_us, found)[:2]
-        cls = (q, bisect(self.residues, r), tuple([key is None for key in found]))
-        template = self.templates.get(cls)
-        if template is not None:
-            return _apply(template, self.entities, tx, t_us, found), template.plan
-        args, plan, build = self._build(tx, t_us, found)
-        # a class seen once is not worth a template (a replay of old transactions)
-        if cls in self.seen:
-            if len(self.templates) >= TEMPLATES:
-                self.templates.clear()
-            self.templates[cls] = _template(build, args, plan, t_us, self.finest)
+        if r in self.residue_set:
+            # some bound is a boundary: this time is its own class, kept nowhere
+            layouts: list[_GroupLayout | None] = [None] * len(self.groups)
+            template = self._template(layouts, t_us, missing)
         else:
-            if len(self.seen) >= TEMPLATES:
-                self.seen.clear()
-            self.seen.add(cls)
-        return args, plan
+            cls = (q, bisect(self.residues, r))
+            found_template = self.templates.get((cls, missing))
+            if found_template is None:
+                kept = self.classes.get(cls)
+                if kept is None:
+                    if len(self.classes) >= KEPT:
+                        self.classes.clear()
+                    kept = self.classes[cls] = [None] * len(self.groups)
+                if len(self.templates) >= KEPT:
+                    self.templates.clear()
+                template = self.templates[(cls, missing)] = self._template(kept, t_us, missing)
+            else:
+                template = found_template
+        return _apply(template, self.entities, tx, t_us, found), template.plan
 
-    def _build(
-        self, tx: Transaction, t_us: int, found: list[Key]
-    ) -> tuple[list[object], Plan, _Build]:
-        """The plain definition's arguments (span by span, pieces deduplicated per entity)
-        and the plan, and what a template of them needs."""
-        levels, widths_us = self.levels, self.widths_us
-        buckets: dict[tuple[int, int, int, int], int] = {}
-        raws: list[dict[tuple[int, int, bool], int]] = [{} for _ in self.entities]
-        cut: dict[tuple[int, int], tuple[Buckets, Raws]] = {}
-        pieces: list[tuple[int, list[int], list[int]] | None] = []
-        for k, lo_offset, hi_offset in self.spans:
-            if found[k] is None:
-                pieces.append(None)
+    def _template(
+        self, layouts: list[_GroupLayout | None], t_us: int, missing: tuple[bool, ...]
+    ) -> _Template:
+        """The arguments' layout: buckets in the order the spans first name them (each span
+        adds its entity's buckets not named yet), raw pieces entity after entity."""
+        present: list[_GroupLayout] = []
+        at_group: dict[int, int] = {}
+        entity_layout: list[int] = []
+        for e, gone in zip(self.entities, missing, strict=True):
+            if gone:
+                entity_layout.append(-1)
                 continue
+            if e.group not in at_group:
+                layout = layouts[e.group]
+                if layout is None:
+                    layout = layouts[e.group] = self._layout(e.group, t_us)
+                at_group[e.group] = len(present)
+                present.append(layout)
+            entity_layout.append(at_group[e.group])
+        # cells: entity after entity, its buckets then its raw pieces
+        block = [0] * len(self.entities)
+        raw_cells = [0]
+        cells = 0
+        for k, at in enumerate(entity_layout):
+            block[k] = cells
+            if at >= 0:
+                cells += len(present[at].widths)
+                raw_cells.append(cells)
+                cells += len(present[at].raw_ids)
+            else:
+                raw_cells.append(cells)
+        # buckets: in the order the spans first name them
+        names: list[str] = []
+        widths: list[int] = []
+        lows: list[int] = []
+        highs: list[int] = []
+        runs: list[tuple[int, int]] = []
+        bucket_cells: list[int] = []
+        emitted = [0] * len(self.entities)
+        spans: list[tuple[int, list[int], int, list[int]] | None] = []
+        for k, position in self.spans:
+            if missing[k]:
+                spans.append(None)
+                continue
+            layout = present[entity_layout[k]]
+            start, end = emitted[k], layout.seen[position]
+            if end > start:
+                n = end - start
+                bucket_cells += range(block[k] + start, block[k] + end)
+                names += [self.entities[k].name] * n
+                widths += layout.widths[start:end]
+                lows += layout.lows[start:end]
+                highs += layout.highs[start:end]
+                runs.append((k, n))
+                emitted[k] = end
+            mine, own = layout.spans[position]
+            spans.append((block[k], mine, raw_cells[k + 1], own))
+        return _Template(
+            present,
+            entity_layout,
+            (list(range(len(widths))), names, widths, lows, highs),
+            runs,
+            Plan(spans, bucket_cells, raw_cells, cells),
+        )
+
+    def _layout(self, g: int, t_us: int) -> _GroupLayout:
+        """A group's pieces for a transaction at t_us, span after span (as `split` cuts each
+        range, deduplicated as the plain definition does).
+
+        A range [lo, hi) holds the whole finest buckets [a, b): a = lo rounded up, b = hi
+        rounded down. When a < b its buckets are those of [a, b) (every coarser boundary inside
+        [lo, hi) is a finest one) and its raw pieces [lo, a) and [b, hi) when not empty;
+        otherwise it is one raw piece. Within t's class every a and b is the same and no
+        t - offset is a boundary, so every comparison here (lo < a, b < hi, a piece against
+        another) comes out the same: the pieces are those of t0 with the bounds that are not
+        boundaries (the t - offset ones) shifted by t - t0."""
+        ranges, deferred = self.groups[g]
+        levels, widths_us, finest = self.levels, self.widths_us, self.finest
+        buckets: dict[tuple[int, int, int], int] = {}
+        raws: dict[tuple[int, int, bool], int] = {}
+        seen: list[int] = []
+        spans: list[tuple[list[int], list[int]]] = []
+        for lo_offset, hi_offset in ranges:
             lo, hi = t_us - lo_offset, t_us - hi_offset
-            split = cut.get((lo, hi))
-            if split is None:
-                split = cut[(lo, hi)] = split_nested(lo, hi, levels, widths_us)
-            own = raws[k]
-            mine = [buckets.setdefault((k, *p), len(buckets)) for p in split[0]]
-            theirs = [own.setdefault(p, len(own)) for p in split[1]]
-            if self.deferred[k]:
-                theirs.append(own.setdefault((lo, hi, True), len(own)))
-            pieces.append((k, mine, theirs))
-        texts = [None if key is None else key_text(key) for key in found]
-        fixed: list[object] = [
-            list(range(len(buckets))),
-            [self.names[p[0]] for p in buckets],
+            a, b = -(-lo // finest) * finest, hi // finest * finest
+            if a < b:
+                pieces = split_nested(a, b, levels, widths_us)[0]
+                mine = [buckets.setdefault(p, len(buckets)) for p in pieces]
+                own = [raws.setdefault((lo, a, False), len(raws))] if lo < a else []
+                if b < hi:
+                    own.append(raws.setdefault((b, hi, False), len(raws)))
+            else:
+                mine = []
+                own = [raws.setdefault((lo, hi, False), len(raws))] if lo < hi else []
+            if deferred:
+                own.append(raws.setdefault((lo, hi, True), len(raws)))
+            seen.append(len(buckets))
+            spans.append((mine, own))
+        raw_lows = [p[0] for p in raws]
+        raw_highs = [p[1] for p in raws]
+        low = min(raw_lows) if raw_lows else None
+        high = max(raw_highs) if raw_highs else None
+        return _GroupLayout(
+            t_us,
+            [p[0] for p in buckets],
             [p[1] for p in buckets],
             [p[2] for p in buckets],
-            [p[3] for p in buckets],
-        ]
-        args: list[object] = [tx.transaction_id, fixed[0], fixed[1]]
-        args += ([texts[p[0]] for p in buckets], *fixed[2:])
-        columns: list[tuple[list[int], list[int], list[int], list[bool] | None]] = []
-        raw_cells = [0]
-        cells = len(buckets)
-        for k, own in enumerate(raws):
-            ids, lows, highs = list(own.values()), [p[0] for p in own], [p[1] for p in own]
-            flags = [p[2] for p in own] if self.deferred[k] else None
-            args += (ids, lows, highs) if flags is None else (ids, lows, highs, flags)
-            key = found[k]
-            args += key if key is not None else (None,) * self.entities[k].fields
-            columns.append((ids, lows, highs, flags))
-            raw_cells.append(cells)
-            cells += len(own)
-        low = min((p[0] for own in raws for p in own), default=t_us)
-        high = max((p[1] for own in raws for p in own), default=t_us)
-        args += (low, high)
-        plan = Plan(
-            [
-                None if span is None else span[1] + [raw_cells[span[0] + 1] + i for i in span[2]]
-                for span in pieces
-            ],
-            raw_cells,
-            cells,
+            seen,
+            list(range(len(raws))),
+            _Shift(raw_lows, [v % finest != 0 for v in raw_lows]),
+            _Shift(raw_highs, [v % finest != 0 for v in raw_highs]),
+            [p[2] for p in raws],
+            None if low is None else (low, low % finest != 0),
+            None if high is None else (high, high % finest != 0),
+            spans,
         )
-        return args, plan, _Build(fixed, list(buckets), columns)
 
     def values(
         self, rows: Sequence[Sequence[Any]], plan: Plan
     ) -> tuple[bool, dict[Span, SpanValue | None]]:
         """Whether the id is stored, and each span's aggregates (None: the key is missing)."""
         table: list[Any] = [None] * plan.cells
-        raw_cells = plan.raw_cells
+        bucket_cells, raw_cells = plan.bucket_cells, plan.raw_cells
         exists = False
         for row in rows:
             kind = row[0]
-            if kind < 0:
-                exists = row[2] > 0
-            else:
+            if kind == 0:
+                table[bucket_cells[row[1]]] = row
+            elif kind > 0:
                 table[raw_cells[kind] + row[1]] = row
+            else:
+                exists = row[2] > 0
         out: dict[Span, SpanValue | None] = {}
         for span, cells in zip(self.decl_spans, plan.spans, strict=True):
             if cells is None:
@@ -269,8 +327,17 @@ class WindowPlan:
                 continue
             count = amount_minor = fraud_count = 0
             latest_us: int | None = None
-            for cell in cells:
-                row = table[cell]
+            first_bucket, mine, first_raw, own = cells
+            for i in mine:
+                row = table[first_bucket + i]
+                count += row[2]
+                amount_minor += row[3]
+                fraud_count += row[4]
+                latest = row[5]
+                if latest is not None and (latest_us is None or latest > latest_us):
+                    latest_us = latest
+            for i in own:
+                row = table[first_raw + i]
                 count += row[2]
                 amount_minor += row[3]
                 fraud_count += row[4]
@@ -281,59 +348,38 @@ class WindowPlan:
         return exists, out
 
 
-def _template(build: _Build, args: list[object], plan: Plan, t_us: int, finest: int) -> _Template:
-    """A build as a template of its time's class (see `_Template`)."""
-    runs: list[tuple[int, int]] = []
-    for k, *_ in build.buckets:
-        if runs and runs[-1][0] == k:
-            runs[-1] = (k, runs[-1][1] + 1)
-        else:
-            runs.append((k, 1))
-    shifts: dict[tuple[int, ...], int] = {}
-    raws: list[tuple[list[int], int, int, list[bool] | None]] = []
-    for ids, lows, highs, flags in build.columns:
-        at_lows = shifts.setdefault(tuple(lows), len(shifts))
-        at_highs = shifts.setdefault(tuple(highs), len(shifts))
-        raws.append((ids, at_lows, at_highs, flags))
-    low, high = args[-2], args[-1]
-    assert isinstance(low, int) and isinstance(high, int)
-    return _Template(
-        t_us,
-        build.fixed,
-        runs,
-        [_moving(list(bounds), finest) for bounds in shifts],
-        raws,
-        (low, low % finest != 0),
-        (high, high % finest != 0),
-        plan,
-    )
-
-
-def _moving(values: list[int], finest: int) -> _Shift:
-    """Bounds of a time in a template's class: those that are not boundaries move with it."""
-    return _Shift(values, [v % finest != 0 for v in values])
-
-
 def _apply(
     template: _Template, entities: list[_Entity], tx: Transaction, t_us: int, found: list[Key]
 ) -> list[object]:
-    """The arguments for a time of the template's class (see `_Template`)."""
-    delta = t_us - template.t0
+    """The arguments for a transaction at t_us, of the template's class and missing keys."""
     ids, names, widths, lows, highs = template.buckets
     keys: list[str] = []
     for k, n in template.key_runs:
         keys += [key_text(found[k])] * n  # type: ignore[arg-type]  # a bucket's key is found
     args: list[object] = [tx.transaction_id, ids, names, keys, widths, lows, highs]
-    shifted = [shift.at(delta) for shift in template.shifts]
-    for (raw_ids, at_lows, at_highs, above), e, key in zip(
-        template.raws, entities, found, strict=True
-    ):
-        if above is None:
-            args += (raw_ids, shifted[at_lows], shifted[at_highs])
+    shifted: list[tuple[list[int], list[int]]] = []
+    low: int | None = None
+    high: int | None = None
+    for layout in template.layouts:
+        delta = t_us - layout.t0
+        shifted.append((layout.raw_lows.at(delta), layout.raw_highs.at(delta)))
+        if layout.low is not None:
+            value = layout.low[0] + delta if layout.low[1] else layout.low[0]
+            low = value if low is None or value < low else low
+        if layout.high is not None:
+            value = layout.high[0] + delta if layout.high[1] else layout.high[0]
+            high = value if high is None or value > high else high
+    for e, at, key in zip(entities, template.entity_layout, found, strict=True):
+        if at < 0:
+            args += ([], [], [], []) if e.deferred else ([], [], [])
+            args += (None,) * e.fields
+            continue
+        layout = template.layouts[at]
+        raw_lows, raw_highs = shifted[at]
+        if e.deferred:
+            args += (layout.raw_ids, raw_lows, raw_highs, layout.above)
         else:
-            args += (raw_ids, shifted[at_lows], shifted[at_highs], above)
-        args += key if key is not None else (None,) * e.fields
-    low, low_moves = template.low
-    high, high_moves = template.high
-    args += (low + delta if low_moves else low, high + delta if high_moves else high)
+            args += (layout.raw_ids, raw_lows, raw_highs)
+        args += key  # type: ignore[arg-type]  # present
+    args += (t_us if low is None else low, t_us if high is None else high)
     return args
