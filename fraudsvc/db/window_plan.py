@@ -152,6 +152,13 @@ class WindowPlan:
             getter = _key_getter(e.fields)
             self.entities.append(_Entity(e.name, getter, len(e.fields), deferred, group))
         self.groups = list(groups)
+        # runs of consecutive spans of one entity: (entity, first and last position)
+        self.span_runs: list[tuple[int, int, int]] = []
+        for k, position in self.spans:
+            if self.span_runs and self.span_runs[-1][0] == k:
+                self.span_runs[-1] = (k, self.span_runs[-1][1], position)
+            else:
+                self.span_runs.append((k, position, position))
         self.getters = [e.key for e in self.entities]
         # where some t - offset is a boundary of the finest buckets (t itself included)
         self.residues = sorted({o % self.finest for o in offsets})
@@ -228,12 +235,12 @@ class WindowPlan:
         bucket_cells: list[int] = []
         emitted = [0] * len(self.entities)
         spans: list[tuple[int, list[int], int, list[int]] | None] = []
-        for k, position in self.spans:
+        for k, first, last in self.span_runs:
             if missing[k]:
-                spans.append(None)
+                spans += [None] * (last + 1 - first)
                 continue
             layout = present[entity_layout[k]]
-            start, end = emitted[k], layout.seen[position]
+            start, end = emitted[k], layout.seen[last]
             if end > start:
                 n = end - start
                 bucket_cells += range(block[k] + start, block[k] + end)
@@ -241,10 +248,14 @@ class WindowPlan:
                 widths += layout.widths[start:end]
                 lows += layout.lows[start:end]
                 highs += layout.highs[start:end]
+                if runs and runs[-1][0] == k:
+                    n += runs.pop()[1]
                 runs.append((k, n))
                 emitted[k] = end
-            mine, own = layout.spans[position]
-            spans.append((block[k], mine, raw_cells[k + 1], own))
+            first_bucket, first_raw = block[k], raw_cells[k + 1]
+            spans += [
+                (first_bucket, mine, first_raw, own) for mine, own in layout.spans[first : last + 1]
+            ]
         return _Template(
             present,
             entity_layout,
