@@ -17,6 +17,11 @@ A transaction then costs its keys, a shift of the raw pieces' moving bounds by i
 list concatenations. The plan says where each row lands in one flat list of cells (the buckets,
 then each entity's raw pieces) and which cells each span sums, so `values` reads each row once
 and builds no tuple or SpanValue per piece.
+
+Measured with tests/bench/online_path.py (µs of CPU a transaction for params, default
+declaration, this 2-core machine): 100-120 before; 15 for live transactions (300 a second: one
+class a minute), 35 at the HTTP bench's pace (a transaction every 10 s: a class and two
+templates every six transactions), 85 for transactions scattered over a day (no class reused).
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ terminal's window ends a label delay back, so that part is empty. One statement 
 snapshot: the buckets, the horizon and the raw rows agree. It also says whether the transaction
 id is already stored (idempotency: its key in `transaction_ids`, kept even when retention has
 dropped the transaction's month). The raw-row definition stays in the tests as the oracle.
+
+The statement's arguments and the sum of its rows back into spans run on every request: they
+are built in `window_plan.py` from what the declaration and the transaction's minute decide.
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ class _Compiled:
     aggregate (an isinstance chain and a match per feature per request before), the span a
     window reads (a Span built and hashed per window feature), a ratio's operands (as positions
     in the vector). Each function computes what `online_vector` did before issue 15 (kept in
-    tests/plain_online.py), with the same operations in the same order: 31 -> 8 µs a vector of
+    tests/plain_online.py), with the same operations in the same order: 31 -> 7 µs a vector of
     the default declaration (tests/bench/online_path.py)."""
 
     def __init__(self, decl: Declaration) -> None:
