@@ -9,20 +9,20 @@ terminal's window ends a label delay back, so that part is empty. One statement 
 snapshot: the buckets, the horizon and the raw rows agree. It also says whether the transaction
 id is already stored (idempotency: its key in `transaction_ids`, kept even when retention has
 dropped the transaction's month). The raw-row definition stays in the tests as the oracle.
+
+The statement's arguments and the sum of its rows back into spans run on every request: they
+are built in `window_plan.py` from what the declaration and the transaction's minute decide.
 """
 
 from __future__ import annotations
 
 import asyncpg
 
-from fraudsvc.db.buckets import EPOCH_SQL, key_text
+from fraudsvc.db.buckets import EPOCH_SQL
+from fraudsvc.db.window_plan import Plan, WindowPlan
 from fraudsvc.features.declaration import Declaration, Entity, Span
-from fraudsvc.features.online import entity_key
-from fraudsvc.features.spans import SpanValue, epoch_us, span_range, split
+from fraudsvc.features.spans import SpanValue
 from fraudsvc.transaction import Transaction
-
-Plan = list[list[tuple[int, int]] | None]
-"""Per span, the (kind, piece) pairs that sum to it; None when the entity's key is missing."""
 
 US = "interval '1 microsecond'"
 """Times travel as integer microseconds since the epoch (cheaper to send than timestamps) and
@@ -114,81 +114,14 @@ class WindowRead:
             "WHERE transaction_id = $1"
         )
         self.sql = "\nUNION ALL\n".join(parts)
+        self.plan = WindowPlan(decl)
 
     def params(self, tx: Transaction) -> tuple[list[object], Plan]:
         """The statement's arguments, and the plan that sums its pieces back into spans."""
-        t_us = epoch_us(tx.timestamp)
-        buckets: dict[tuple[str, str, int, int, int], int] = {}
-        raws: dict[str, dict[tuple[int, int, bool], int]] = {e.name: {} for e in self.entities}
-        keys = {e.name: entity_key(self.decl, e.name, tx) for e in self.entities}
-        kinds = {e.name: i for i, e in enumerate(self.entities, start=1)}
-        plan: Plan = []
-        for span in self.decl.spans:
-            key = keys[span.entity]
-            if key is None:
-                plan.append(None)
-                continue
-            lo, hi = span_range(span, t_us)
-            pieces = split(lo, hi, self.decl.levels)
-            own = raws[span.entity]
-            kind = kinds[span.entity]
-            mine = [
-                (0, buckets.setdefault((span.entity, key_text(key), w, a, b), len(buckets)))
-                for w, a, b in pieces.buckets
-            ]
-            mine += [(kind, own.setdefault((a, b, False), len(own))) for a, b in pieces.raw]
-            if span.entity in self.decl.deferred:
-                mine.append((kind, own.setdefault((lo, hi, True), len(own))))
-            plan.append(mine)
-        args: list[object] = [
-            tx.transaction_id,
-            list(buckets.values()),
-            [p[0] for p in buckets],
-            [p[1] for p in buckets],
-            [p[2] for p in buckets],
-            [p[3] for p in buckets],
-            [p[4] for p in buckets],
-        ]
-        for e in self.entities:
-            own = raws[e.name]
-            key = keys[e.name]
-            args += [
-                list(own.values()),
-                [p[0] for p in own],
-                [p[1] for p in own],
-            ]
-            if e.name in self.decl.deferred:
-                args.append([p[2] for p in own])
-            args += key if key is not None else (None,) * len(e.fields)
-        lows = [p[0] for own in raws.values() for p in own]
-        highs = [p[1] for own in raws.values() for p in own]
-        args += [min(lows, default=t_us), max(highs, default=t_us)]
-        return args, plan
+        return self.plan.params(tx)
 
     def values(
         self, rows: list[asyncpg.Record], plan: Plan
     ) -> tuple[bool, dict[Span, SpanValue | None]]:
         """Whether the id is stored, and each span's aggregates (None: the key is missing)."""
-        pieces: dict[tuple[int, int], tuple[int, int, int, int | None]] = {}
-        exists = False
-        for kind, i, n, amount, frauds, latest in rows:
-            if kind == -1:
-                exists = n > 0
-            else:
-                pieces[(kind, i)] = (n, amount, frauds, latest)
-        out: dict[Span, SpanValue | None] = {}
-        for span, mine in zip(self.decl.spans, plan, strict=True):
-            if mine is None:
-                out[span] = None
-                continue
-            count = amount_minor = fraud_count = 0
-            latest_us: int | None = None
-            for piece in mine:
-                n, amount, frauds, latest = pieces[piece]
-                count += n
-                amount_minor += amount
-                fraud_count += frauds
-                if latest is not None and (latest_us is None or latest > latest_us):
-                    latest_us = latest
-            out[span] = SpanValue(count, amount_minor, fraud_count, latest_us)
-        return exists, out
+        return self.plan.values(rows, plan)

@@ -8,13 +8,16 @@ polars), so these ranges say exactly what the declaration's open and closed ends
 `split` cuts a range into whole buckets of each level (coarsest first) and the raw rows left at
 both ends, finer than the finest bucket: the aggregate over the range is the sum over those
 pieces, for any range, with at most one run of buckets per level at each end. Buckets are aligned
-on the epoch (UTC days, hours, minutes).
+on the epoch (UTC days, hours, minutes). `split` is the plain definition; `split_nested` gives the
+same pieces with arithmetic only, for the request path (see its docstring).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import msgspec
 
 from fraudsvc.features.declaration import Span
 
@@ -76,9 +79,63 @@ def split(lo: int, hi: int, levels: tuple[int, ...]) -> Pieces:
     return Pieces(tuple(buckets), tuple(raw))
 
 
-@dataclass(frozen=True)
-class SpanValue:
-    """The aggregates of a span's transactions (without the transaction being scored)."""
+Buckets = list[tuple[int, int, int]]
+Raws = list[tuple[int, int, bool]]
+
+
+def split_nested(
+    lo: int, hi: int, levels: tuple[int, ...], widths_us: tuple[int, ...]
+) -> tuple[Buckets, Raws]:
+    """`split(lo, hi, levels)` for levels that nest (each divides the one before, as
+    `Declaration.problems` requires), as lists: the buckets in the same order, and the raw
+    ranges as (lo, hi, False), the key the window read files them under. `widths_us` are the
+    levels in microseconds.
+
+    With nested levels the recursion of `split` has one shape: the coarsest level with a whole
+    bucket inside [lo, hi) takes [first, last); below it, each finer level takes the run from
+    its ceiling of lo up to the boundary above (left end, listed finest first) and from the
+    boundary below up to its floor of hi (right end, coarsest first); the raw rows are what is
+    left at both ends. No closure, recursion or dataclass per range: 2.2 µs a range against 4.4
+    (the default declaration's seven ranges, tests/bench/online_path.py's machine)."""
+    if lo >= hi:
+        return [], []
+    depth = len(levels)
+    for k in range(depth):
+        w = widths_us[k]
+        first = -(-lo // w) * w
+        last = hi // w * w
+        if first < last:
+            break
+    else:
+        return [], [(lo, hi, False)]
+    buckets: Buckets = []
+    edge = first
+    for j in range(k + 1, depth):
+        w = widths_us[j]
+        ceiling = -(-lo // w) * w
+        if ceiling < edge:
+            buckets.append((levels[j], ceiling, edge))
+            edge = ceiling
+    raws: Raws = [(lo, edge, False)] if lo < edge else []
+    buckets.reverse()
+    buckets.append((levels[k], first, last))
+    edge = last
+    for j in range(k + 1, depth):
+        w = widths_us[j]
+        floor = hi // w * w
+        if edge < floor:
+            buckets.append((levels[j], edge, floor))
+            edge = floor
+    if edge < hi:
+        raws.append((edge, hi, False))
+    return buckets, raws
+
+
+class SpanValue(msgspec.Struct, frozen=True, gc=False):
+    """The aggregates of a span's transactions (without the transaction being scored).
+
+    A frozen msgspec struct rather than a frozen dataclass: built ten times a request, it costs
+    0.08 µs against 0.89 (a dataclass's __init__ sets each field through object.__setattr__)."""
 
     count: int = 0
     amount_minor: int = 0
