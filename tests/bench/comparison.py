@@ -173,7 +173,7 @@ def _stages_table(report: Report, runs: list[LoadRun], levels: list[float | None
         "the live rules, the reasons of flagged transactions and the explanation policy; "
         "persist = the one atomic write; enqueue = the Redis enqueue of flagged "
         "transactions (about 0 for the others, all requests count); other = the request time "
-        "outside the stages (ASGI, middleware, guard, validation, serialisation, spans, logs). "
+        "outside the stages (ASGI, middleware, API key, validation, serialisation, spans, logs). "
         "CPU per request is read from /proc: the web process (all threads), the PostgreSQL "
         "backends of the benchmark database, and wrk. All of them share the 2 cores. At "
         "saturation the history and persist times include the wait for one of the pool's "
