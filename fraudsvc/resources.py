@@ -50,9 +50,17 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 async def open_database(settings: Settings, scoring: bool = False) -> AsyncIterator[None]:
     if not await engine.start_pool(settings.database, scoring):
         logger.warning("PostgreSQL is unreachable at startup; requests get 503 until it answers")
+    interval = settings.database.replan_seconds
+    task = (
+        asyncio.create_task(engine.replan(interval), name="replan")
+        if scoring and interval > 0
+        else None
+    )
     try:
         yield
     finally:
+        if task is not None:
+            await _cancel(task)
         await engine.close_pool()
 
 
