@@ -74,10 +74,10 @@ class DatabaseSettings:
     timeout_seconds: float
     """FRAUDSVC_DB_TIMEOUT_SECONDS: connect and command timeout, and a scoring request's whole
     database budget (pool waits and both statements); past it a request gets 503."""
-    replan_seconds: float = 300.0
-    """FRAUDSVC_DB_REPLAN_SECONDS: the scoring pool's connections are replaced this often, so
-    that their generic plans are made again with the tables' current sizes (`engine.replan`);
-    0 never."""
+    replan_seconds: float = 60.0
+    """FRAUDSVC_DB_REPLAN_SECONDS: the scoring pool's prepared statements are dropped this
+    often, so that their generic plans are made again with the tables' current sizes
+    (`engine.replan`); 0 never."""
 
 
 @dataclass(frozen=True)
@@ -391,7 +391,7 @@ def _read_with(r: _Reader) -> Settings:
         pool_max=r.integer("FRAUDSVC_DB_POOL_MAX", 10, 1, 500),
         side_pool_max=r.integer("FRAUDSVC_DB_SIDE_POOL_MAX", 4, 1, 500),
         timeout_seconds=r.number("FRAUDSVC_DB_TIMEOUT_SECONDS", 5.0, 0.1, 300.0),
-        replan_seconds=r.number("FRAUDSVC_DB_REPLAN_SECONDS", 300.0, 0.0, 86400.0),
+        replan_seconds=r.number("FRAUDSVC_DB_REPLAN_SECONDS", 60.0, 0.0, 86400.0),
     )
     if database.pool_min > database.pool_max:
         r.problems.append("FRAUDSVC_DB_POOL_MIN: must not exceed FRAUDSVC_DB_POOL_MAX")

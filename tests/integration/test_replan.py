@@ -1,5 +1,5 @@
-"""The scoring pool's connections are replaced on a schedule, so their generic plans are made
-again with the tables' current sizes (`engine.replan`, FRAUDSVC_DB_REPLAN_SECONDS)."""
+"""The scoring pool's prepared statements are dropped on a schedule, so their generic plans are
+made again with the tables' current sizes (`engine.replan`, FRAUDSVC_DB_REPLAN_SECONDS)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,25 @@ import asyncio
 from fraudsvc.db import engine, queries
 from fraudsvc.settings import Settings
 
+PROBE = "SELECT count(*) FROM transactions WHERE customer_id = $1"
 
-async def scoring_backend() -> int:
+
+async def prepared_here() -> tuple[int, set[str]]:
+    """The scoring connection's backend and the statements it has prepared."""
     pool = engine.SCORING.pool
     assert pool is not None
     async with pool.acquire() as connection:
-        pid: int = await connection.fetchval("SELECT pg_backend_pid()")
-        mode = await connection.fetchval("SHOW plan_cache_mode")
-        assert mode == "force_generic_plan"  # a fresh one has the scoring settings too
-        return pid
+        await connection.fetchval(PROBE, "C1")  # through asyncpg's statement cache
+        pid: int = connection.get_server_pid()
+        names = await connection.fetch(
+            "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'SELECT count(*)%'"
+        )
+        return pid, {r["name"] for r in names}
 
 
-async def test_the_scoring_connections_are_replaced_every_interval(database_url: str) -> None:
+async def test_the_scoring_statements_are_prepared_again_every_interval(
+    database_url: str,
+) -> None:
     settings = Settings.from_env(
         {
             "DATABASE_URL": database_url,
@@ -32,16 +39,26 @@ async def test_the_scoring_connections_are_replaced_every_interval(database_url:
     await engine.start_pool(settings.database, scoring=True)
     task = asyncio.create_task(engine.replan(settings.database.replan_seconds))
     try:
-        first = await scoring_backend()
-        assert await scoring_backend() == first  # kept between intervals
+        pid, first = await prepared_here()
+        assert len(first) == 1
+        assert await prepared_here() == (pid, first)  # kept between intervals
         await asyncio.sleep(0.5)
-        second = await scoring_backend()
-        assert second != first
-        # the side pool is left alone, and statements still run on the new connection
+        again, second = await prepared_here()
+        assert again == pid  # the same connection: no reconnect on a request's path
+        assert second  # prepared anew, and the old one deallocated
+        assert not second & first
         assert await queries._run("fetchval", "SELECT 1", scoring=True) == 1
     finally:
         task.cancel()
         await engine.close_pool()
+
+
+async def test_an_unreachable_server_does_not_end_it() -> None:
+    engine.SCORING.pool = None  # nothing open: each interval passes
+    task = asyncio.create_task(engine.replan(0.05))
+    await asyncio.sleep(0.2)
+    assert not task.done()
+    task.cancel()
 
 
 def test_zero_turns_it_off() -> None:
