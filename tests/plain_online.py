@@ -152,3 +152,14 @@ def plain_vector(
             value = window_value(f, decl.amount_scale, tx, t_us, spans[span])
         values[f.name] = value
     return [values[name] for name in decl.names]
+
+
+def pieces_of(decl: Declaration, args: list[Any]) -> list[tuple[int, int]]:
+    """(kind, id) of every piece the window read's arguments ask for: kind 0 the buckets ($2),
+    kind k the raw pieces of the declaration's k-th entity (see fraudsvc/db/windows.py)."""
+    pieces = [(0, i) for i in args[1]]
+    at = 7
+    for kind, e in enumerate(decl.used_entities, start=1):
+        pieces += [(kind, i) for i in args[at]]
+        at += (4 if e.name in decl.deferred else 3) + len(e.fields)
+    return pieces

@@ -345,22 +345,15 @@ class WindowPlan:
             count = amount_minor = fraud_count = 0
             latest_us: int | None = None
             first_bucket, mine, first_raw, own = cells
-            for i in mine:
-                row = table[first_bucket + i]
-                count += row[2]
-                amount_minor += row[3]
-                fraud_count += row[4]
-                latest = row[5]
-                if latest is not None and (latest_us is None or latest > latest_us):
-                    latest_us = latest
-            for i in own:
-                row = table[first_raw + i]
-                count += row[2]
-                amount_minor += row[3]
-                fraud_count += row[4]
-                latest = row[5]
-                if latest is not None and (latest_us is None or latest > latest_us):
-                    latest_us = latest
+            for first, indices in ((first_bucket, mine), (first_raw, own)):
+                for i in indices:
+                    row = table[first + i]
+                    count += row[2]
+                    amount_minor += row[3]
+                    fraud_count += row[4]
+                    latest = row[5]
+                    if latest is not None and (latest_us is None or latest > latest_us):
+                        latest_us = latest
             out[span] = SpanValue(count, amount_minor, fraud_count, latest_us)
         return exists, out
 

@@ -28,6 +28,7 @@ import asyncpg
 from fraudsvc.db.windows import WindowRead
 from fraudsvc.features import DECLARATION, Declaration, online_vector
 from fraudsvc.transaction import Transaction
+from tests.plain_online import pieces_of
 
 ROWS_SQL = """SELECT * FROM unnest($1::int[], $2::int[], $3::int8[], $4::int8[], $5::int8[],
     $6::int8[]) AS u(kind, i, n, amount, frauds, latest)"""
@@ -73,13 +74,8 @@ def transactions(count: int, pace: float, seed: int = 15) -> list[Transaction]:
 def row_values(decl: Declaration, args: list[Any], rng: random.Random) -> list[tuple[Any, ...]]:
     """One row per piece the arguments ask for (an empty piece has no latest), and the id's
     row: kind 0 the buckets ($2), kind k the raw pieces of the k-th entity (see windows.py)."""
-    pieces = [(0, i) for i in args[1]]
-    at = 7
-    for kind, e in enumerate(decl.used_entities, start=1):
-        pieces += [(kind, i) for i in args[at]]
-        at += (4 if e.name in decl.deferred else 3) + len(e.fields)
     rows: list[tuple[Any, ...]] = []
-    for kind, i in pieces:
+    for kind, i in pieces_of(decl, args):
         n = rng.choice([0, 0, 1, 3, 12])
         latest = rng.randrange(1_700_000_000 * 10**6, 1_800_000_000 * 10**6) if n else None
         rows.append((kind, i, n, n * rng.randrange(100, 10_000), rng.randrange(n + 1), latest))

@@ -37,7 +37,7 @@ from fraudsvc.features.declaration import (
 from fraudsvc.features.default import BASELINE
 from fraudsvc.features.spans import US_PER_SECOND, split, split_nested
 from fraudsvc.transaction import Transaction
-from tests.plain_online import plain_params, plain_values, plain_vector
+from tests.plain_online import pieces_of, plain_params, plain_values, plain_vector
 
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -127,13 +127,8 @@ runs = st.lists(
 def rows_for(decl: Declaration, args: list[Any], rng: random.Random) -> list[tuple[Any, ...]]:
     """The window statement's rows for these arguments, in a shuffled order: one per piece
     (kind 0 the buckets, kind k the k-th entity's raw pieces) and the id's row."""
-    pieces = [(0, i) for i in args[1]]
-    at = 7
-    for kind, e in enumerate(decl.used_entities, start=1):
-        pieces += [(kind, i) for i in args[at]]
-        at += (4 if e.name in decl.deferred else 3) + len(e.fields)
     rows: list[tuple[Any, ...]] = []
-    for kind, i in pieces:
+    for kind, i in pieces_of(decl, args):
         n = rng.choice([0, 0, 1, 2, 10**9])
         latest = rng.choice([None, -(10**12), 10**15, 10**15 + 1]) if n else None
         rows.append((kind, i, n, n * rng.choice([0, 1, 12345]), rng.randrange(n + 1), latest))
