@@ -144,66 +144,9 @@ def _ratio(numerator: int, denominator: int, when_zero: float) -> Step:
 
 
 def _window(w: Window, scale: int, at: int) -> Step:
-    """`window_value` of one window feature (the span at `at`), its aggregate and whether it
-    ends at the transaction decided once; the same expressions (float(scale) is a constant)."""
-    current = w.delay == 0  # a window ending at the transaction includes it
-    to_float = float(scale)
-    aggregate: str = w.aggregate  # a model's declaration may name one this code lacks
-    match aggregate:
-        case "count" if current:
-            return lambda tx, t, t_us, views, out: (
-                NAN if (v := views[at]) is None else float(v.count + 1)
-            )
-        case "count":
-            return lambda tx, t, t_us, views, out: (
-                NAN if (v := views[at]) is None else float(v.count)
-            )
-        case "amount_sum" if current:
-            return lambda tx, t, t_us, views, out: (
-                NAN
-                if (v := views[at]) is None
-                else float(v.amount_minor + tx.amount_minor) / to_float
-            )
-        case "amount_sum":
-            return lambda tx, t, t_us, views, out: (
-                NAN if (v := views[at]) is None else float(v.amount_minor) / to_float
-            )
-        case "amount_mean" if current:
-            return lambda tx, t, t_us, views, out: (
-                NAN
-                if (v := views[at]) is None
-                else _mean(v.count + 1, v.amount_minor + tx.amount_minor, scale)
-            )
-        case "amount_mean":
-            return lambda tx, t, t_us, views, out: (
-                NAN if (v := views[at]) is None else _mean(v.count, v.amount_minor, scale)
-            )
-        case "seconds_since_prev":
-            seconds = float(w.seconds)
-            return lambda tx, t, t_us, views, out: (
-                NAN
-                if (v := views[at]) is None
-                else seconds
-                if v.latest_us is None
-                else float(t_us - v.latest_us) / float(US_PER_SECOND)
-            )
-        case "fraud_count":
-            return lambda tx, t, t_us, views, out: (
-                NAN if (v := views[at]) is None else float(v.frauds)
-            )
-        case "fraud_share":
-            return lambda tx, t, t_us, views, out: (
-                NAN
-                if (v := views[at]) is None
-                else float(v.frauds) / float(v.count)
-                if v.count
-                else 0.0
-            )
+    """`window_value` of one window feature, reading the span at `at` (one definition of the
+    aggregates: the batch path's twin is `batch.py`)."""
     return lambda tx, t, t_us, views, out: window_value(w, scale, tx, t_us, views[at])
-
-
-def _mean(n: int, total: int, scale: int) -> float:
-    return float(total) / float(n * scale) if n else 0.0
 
 
 _COMPILED: dict[str, _Compiled] = {}
