@@ -81,12 +81,11 @@ declaration's span values in `decl.spans` order and the features before it."""
 class _Compiled:
     """A declaration as one small function per feature, in vector order.
 
-    What does not depend on the transaction is decided once: each feature's kind and
-    aggregate (an isinstance chain and a match per feature per request before), the span a
-    window reads (a Span built and hashed per window feature), a ratio's operands (as positions
-    in the vector). Each function computes what `online_vector` did before issue 15 (kept in
-    tests/plain_online.py), with the same operations in the same order: 31 -> 7 µs a vector of
-    the default declaration (tests/bench/online_path.py)."""
+    What does not depend on the transaction is decided once: each feature's kind (an
+    isinstance chain per feature per request before), the span a window reads (a Span built
+    and hashed per window feature), a ratio's operands (as positions in the vector). Each
+    function computes what `online_vector` did before issue 15 (kept in tests/plain_online.py),
+    with the same operations in the same order; window features call `window_value` itself."""
 
     def __init__(self, decl: Declaration) -> None:
         self.spans = decl.spans
