@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aioprometheus.collectors import Counter, Gauge, Histogram, Registry
-from aioprometheus.histogram import Histogram as HistogramValue
+from aioprometheus.collectors import Gauge, Registry
 from aioprometheus.metricdict import MetricDict
 from aioprometheus.renderer import render
+
+from fraudsvc.telemetry.collectors import Counter, Histogram
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -49,7 +50,7 @@ def reset(gauge: Gauge) -> None:
 
 def empty(histogram: Histogram, labels: dict[str, str] | None = None) -> None:
     """Create a histogram's series with no observation (all buckets at zero)."""
-    histogram.set_value(labels or {}, HistogramValue(*histogram.upper_bounds))
+    histogram.empty(labels)
 
 
 class WebMetrics(MetricSet):
