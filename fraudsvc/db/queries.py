@@ -33,6 +33,7 @@ import msgspec
 
 from fraudsvc.db.buckets import STORED_ENTITIES_SQL, missing_entities, stored_from
 from fraudsvc.db.engine import DB, OUTAGE_ERRORS, SCORING, DatabaseUnavailable
+from fraudsvc.db.literals import float_array
 from fraudsvc.db.records import (
     History,
     NewPrediction,
@@ -199,8 +200,8 @@ WITH k AS (
                              threshold_block, model_name, model_version, feature_hash, features,
                              reasons, correlation_id, created_at, model_decision, decided_by,
                              ruleset_version, rule_hits)
-    SELECT transaction_id, ts, $14, $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, now(),
-           $26, $27, $28, $29::jsonb FROM tx
+    SELECT transaction_id, ts, $14, $15, $16, $17, $18, $19, $20, $21::text::float8[],
+           $22::jsonb, $23, now(), $26, $27, $28, $29::jsonb FROM tx
     RETURNING transaction_id, created_at
 ), e AS (
     INSERT INTO explanations (transaction_id, status, reason, attempts, method, requested_at,
@@ -274,7 +275,7 @@ async def insert_prediction(new: NewPrediction) -> datetime | None:
         new.model_name,
         new.model_version,
         new.feature_hash,
-        new.features,
+        float_array(new.features),  # one text literal: see fraudsvc.db.literals
         reasons,
         new.correlation_id,
         new.explain_reason,

@@ -32,6 +32,7 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from fraudsvc.db.buckets import key_text
+from fraudsvc.db.literals import bool_array, int_array, text_array
 from fraudsvc.features.declaration import Declaration, Span
 from fraudsvc.features.spans import US_PER_SECOND, SpanValue, epoch_us, split_nested
 from fraudsvc.transaction import Transaction
@@ -100,6 +101,9 @@ class _GroupLayout(NamedTuple):
     """The raw pieces' lowest and highest bound (and whether it moves); None: no raw piece."""
     spans: list[tuple[list[int], list[int]]]
     """Per span of the group, its buckets and raw pieces as indices into the lists above."""
+    wire_ids: str
+    wire_above: str
+    """raw_ids and above as the statement takes them (array literals, see `wire_params`)."""
 
 
 class _Template(NamedTuple):
@@ -114,6 +118,8 @@ class _Template(NamedTuple):
     key_runs: list[tuple[int, int]]
     """The bucket keys column (argument 4) as runs of (entity, count)."""
     plan: Plan
+    wire: tuple[str, str, str, str, str]
+    """`buckets` as the statement takes them (array literals)."""
 
 
 def _key_getter(fields: tuple[str, ...]) -> Callable[[Transaction], tuple[Any, ...]]:
@@ -172,7 +178,19 @@ class WindowPlan:
         self.templates: dict[tuple[Class, tuple[bool, ...]], _Template] = {}
 
     def params(self, tx: Transaction) -> tuple[list[object], Plan]:
-        """The statement's arguments, and the plan that sums its pieces back into spans."""
+        """The statement's arguments as Python lists (the plain definition's), and the plan
+        that sums its pieces back into spans."""
+        template, t_us, found = self._template_for(tx)
+        return _apply(template, self.entities, tx, t_us, found, wire=False), template.plan
+
+    def wire_params(self, tx: Transaction) -> tuple[list[object], Plan]:
+        """The same arguments as the statement takes them: every array as its text literal
+        (`fraudsvc.db.literals`); the template's constant arrays are written once per
+        template, the rest (keys, the raw pieces' moving bounds) per transaction."""
+        template, t_us, found = self._template_for(tx)
+        return _apply(template, self.entities, tx, t_us, found, wire=True), template.plan
+
+    def _template_for(self, tx: Transaction) -> tuple[_Template, int, list[Key]]:
         t_us = epoch_us(tx.timestamp)
         found: list[Key] = []
         for get in self.getters:
@@ -198,7 +216,7 @@ class WindowPlan:
                 template = self.templates[(cls, missing)] = self._template(kept, t_us, missing)
             else:
                 template = found_template
-        return _apply(template, self.entities, tx, t_us, found), template.plan
+        return template, t_us, found
 
     def _template(
         self, layouts: list[_GroupLayout | None], t_us: int, missing: tuple[bool, ...]
@@ -261,12 +279,20 @@ class WindowPlan:
             spans += [
                 (first_bucket, mine, first_raw, own) for mine, own in layout.spans[first : last + 1]
             ]
+        ids = list(range(len(widths)))
         return _Template(
             present,
             entity_layout,
-            (list(range(len(widths))), names, widths, lows, highs),
+            (ids, names, widths, lows, highs),
             runs,
             Plan(spans, bucket_cells, raw_cells, cells),
+            (
+                int_array(ids),
+                text_array(names),
+                int_array(widths),
+                int_array(lows),
+                int_array(highs),
+            ),
         )
 
     def _layout(self, g: int, t_us: int) -> _GroupLayout:
@@ -307,19 +333,22 @@ class WindowPlan:
         raw_lows, raw_highs, above = map(list, zip(*raws, strict=True)) if raws else ([], [], [])
         low = min(raw_lows) if raw_lows else None
         high = max(raw_highs) if raw_highs else None
+        raw_ids = list(range(len(raws)))
         return _GroupLayout(
             t_us,
             widths,
             lows,
             highs,
             seen,
-            list(range(len(raws))),
+            raw_ids,
             _Shift(raw_lows, [v % finest != 0 for v in raw_lows]),
             _Shift(raw_highs, [v % finest != 0 for v in raw_highs]),
             above,
             None if low is None else (low, low % finest != 0),
             None if high is None else (high, high % finest != 0),
             spans,
+            int_array(raw_ids),
+            bool_array(above),
         )
 
     def values(
@@ -359,20 +388,32 @@ class WindowPlan:
 
 
 def _apply(
-    template: _Template, entities: list[_Entity], tx: Transaction, t_us: int, found: list[Key]
+    template: _Template,
+    entities: list[_Entity],
+    tx: Transaction,
+    t_us: int,
+    found: list[Key],
+    wire: bool,
 ) -> list[object]:
-    """The arguments for a transaction at t_us, of the template's class and missing keys."""
-    ids, names, widths, lows, highs = template.buckets
+    """The arguments for a transaction at t_us, of the template's class and missing keys; with
+    `wire` every array is its text literal."""
     keys: list[str] = []
     for k, n in template.key_runs:
         keys += [key_text(found[k])] * n  # type: ignore[arg-type]  # a bucket's key is found
-    args: list[object] = [tx.transaction_id, ids, names, keys, widths, lows, highs]
-    shifted: list[tuple[list[int], list[int]]] = []
+    ids, names, widths, lows, highs = template.wire if wire else template.buckets
+    args: list[object] = [
+        tx.transaction_id, ids, names, text_array(keys) if wire else keys, widths, lows, highs
+    ]  # fmt: skip
+    shifted: list[tuple[object, object]] = []
     low: int | None = None
     high: int | None = None
     for layout in template.layouts:
         delta = t_us - layout.t0
-        shifted.append((layout.raw_lows.at(delta), layout.raw_highs.at(delta)))
+        raw_lows, raw_highs = layout.raw_lows.at(delta), layout.raw_highs.at(delta)
+        if wire:
+            shifted.append((int_array(raw_lows), int_array(raw_highs)))
+        else:
+            shifted.append((raw_lows, raw_highs))
         if layout.low is not None:
             value = layout.low[0] + delta if layout.low[1] else layout.low[0]
             low = value if low is None or value < low else low
@@ -381,15 +422,17 @@ def _apply(
             high = value if high is None or value > high else high
     for e, at, key in zip(entities, template.entity_layout, found, strict=True):
         if at < 0:
-            args += ([], [], [], []) if e.deferred else ([], [], [])
+            none: list[object] = ["{}"] * 4 if wire else [[], [], [], []]
+            args += none if e.deferred else none[:3]
             args += (None,) * e.fields
             continue
         layout = template.layouts[at]
-        raw_lows, raw_highs = shifted[at]
+        lows_at, highs_at = shifted[at]
+        raw_ids = layout.wire_ids if wire else layout.raw_ids
         if e.deferred:
-            args += (layout.raw_ids, raw_lows, raw_highs, layout.above)
+            args += (raw_ids, lows_at, highs_at, layout.wire_above if wire else layout.above)
         else:
-            args += (layout.raw_ids, raw_lows, raw_highs)
+            args += (raw_ids, lows_at, highs_at)
         args += key  # type: ignore[arg-type]  # present
     args += (t_us if low is None else low, t_us if high is None else high)
     return args

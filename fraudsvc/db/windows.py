@@ -34,7 +34,8 @@ LATEST_US = "(extract(epoch FROM x.latest) * 1000000)::bigint"
 BUCKETS_SQL = f"""SELECT 0 AS kind, p.i, x.n, x.amount, x.frauds, {LATEST_US} AS latest
 FROM (
     SELECT i, entity, key, width, {EPOCH_SQL} + lo * {US} AS lo, {EPOCH_SQL} + hi * {US} AS hi
-    FROM unnest($2::int[], $3::text[], $4::text[], $5::int[], $6::int8[], $7::int8[])
+    FROM unnest($2::text::int[], $3::text::text[], $4::text::text[], $5::text::int[],
+                $6::text::int8[], $7::text::int8[])
         AS u(i, entity, key, width, lo, hi)
 ) AS p
 CROSS JOIN LATERAL (
@@ -69,7 +70,8 @@ def _raw_sql(kind: int, entity: Entity, first: int, deferred: bool, bounds: int)
     if not deferred:
         return f"""SELECT {kind}, r.i, x.n, x.amount, x.frauds, {LATEST_US}
 FROM (
-    SELECT {columns} FROM unnest(${n}::int[], ${n + 1}::int8[], ${n + 2}::int8[]) AS u(i, lo, hi)
+    SELECT {columns}
+    FROM unnest(${n}::text::int[], ${n + 1}::text::int8[], ${n + 2}::text::int8[]) AS u(i, lo, hi)
 ) AS r
 CROSS JOIN LATERAL (
     SELECT {RAW_COLUMNS}
@@ -79,7 +81,8 @@ CROSS JOIN LATERAL (
     return f"""SELECT {kind}, r.i, x.n, x.amount, x.frauds, {LATEST_US}
 FROM (
     SELECT {columns}, above
-    FROM unnest(${n}::int[], ${n + 1}::int8[], ${n + 2}::int8[], ${n + 3}::bool[])
+    FROM unnest(${n}::text::int[], ${n + 1}::text::int8[], ${n + 2}::text::int8[],
+                ${n + 3}::text::bool[])
         AS u(i, lo, hi, above)
 ) AS r
 CROSS JOIN (
@@ -117,8 +120,9 @@ class WindowRead:
         self.plan = WindowPlan(decl)
 
     def params(self, tx: Transaction) -> tuple[list[object], Plan]:
-        """The statement's arguments, and the plan that sums its pieces back into spans."""
-        return self.plan.params(tx)
+        """The statement's arguments (arrays as text literals), and the plan that sums its
+        pieces back into spans."""
+        return self.plan.wire_params(tx)
 
     def values(
         self, rows: list[asyncpg.Record], plan: Plan

@@ -23,6 +23,7 @@ import msgspec
 import uvicorn
 
 from fraudsvc.db.engine import GENERIC_PLANS
+from fraudsvc.db.literals import float_array
 from fraudsvc.db.queries import INSERT_SQL, transaction_args
 from fraudsvc.db.windows import WindowRead
 from fraudsvc.features import DECLARATION
@@ -52,7 +53,7 @@ class Bare:
         self.database_url = database_url
         self.read = WindowRead(DECLARATION)
         self.pool: asyncpg.Pool | None = None
-        self.vector = [0.0] * len(DECLARATION.names)
+        self.vector = float_array([0.0] * len(DECLARATION.names))  # as the service sends it
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

@@ -116,7 +116,7 @@ def measure(decl: Declaration, pace: str, count: int, repeat: int, tuples: bool)
     read = WindowRead(decl)
     txs = transactions(count, PACES[pace])
     rng = random.Random(1)
-    batches = [row_values(decl, read.params(tx)[0], rng) for tx in txs]
+    batches = [row_values(decl, read.plan.params(tx)[0], rng) for tx in txs]
     rows: list[list[Any]] = list(batches)
     source = "tuples"
     if not tuples:

@@ -22,6 +22,7 @@ import asyncpg
 
 from fraudsvc.db import queries
 from fraudsvc.db.admin import drop_database, migrate
+from fraudsvc.db.literals import float_array
 from fraudsvc.features import DECLARATION
 from fraudsvc.settings import Settings
 from fraudsvc.transaction import Transaction
@@ -35,7 +36,17 @@ FEATURES = [0.5] * len(DECLARATION.names)
 
 def write_args(i: int, when: datetime, prefix: str) -> list[object]:
     tx = Transaction(f"{prefix}{i:08d}", when, f"C{i % 997}", f"T{i % 1999}", 1234 + i)
-    prediction: list[object] = [0.1, "allow", 0.5, 0.9, "m", "1", "h" * 64, FEATURES, None]
+    prediction: list[object] = [
+        0.1,
+        "allow",
+        0.5,
+        0.9,
+        "m",
+        "1",
+        "h" * 64,
+        float_array(FEATURES),
+        None,
+    ]
     prediction += ["corr", None, None, "allow", "model", None, None, False]
     return [*queries.transaction_args(tx), *prediction]
 

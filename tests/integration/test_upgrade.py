@@ -185,7 +185,7 @@ async def test_an_unpartitioned_database_is_partitioned_in_place(
         first = transaction(next(frame.iter_rows(named=True)))
         args = list(queries.transaction_args(first))
         args[1] = first.timestamp + timedelta(days=40)
-        rest = [0.1, "allow", 0.5, 0.9, "m", "1", "h", [0.5], None, "c", None, None, "allow"]
+        rest = [0.1, "allow", 0.5, 0.9, "m", "1", "h", "{0.5}", None, "c", None, None, "allow"]
         rest += ["model", None, None, False]
         assert await connection.fetchval(queries.INSERT_SQL, *args, *rest) is None
         args[0] = "brand-new"

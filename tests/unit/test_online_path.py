@@ -137,13 +137,30 @@ def rows_for(decl: Declaration, args: list[Any], rng: random.Random) -> list[tup
     return rows
 
 
+def literal(arg: Any) -> Any:
+    """An argument as the statement takes it: a list as its PostgreSQL array literal, element
+    by element (the plain encoding; tests/integration/test_array_literals.py has PostgreSQL
+    read them back)."""
+    if not isinstance(arg, list):
+        return arg
+    if all(isinstance(v, bool) for v in arg) and arg:
+        return "{" + ",".join("t" if v else "f" for v in arg) + "}"
+    if all(isinstance(v, str) for v in arg) and arg:
+        quoted = ['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in arg]
+        return "{" + ",".join(quoted) + "}"
+    return "{" + ",".join(str(v) for v in arg) + "}"
+
+
 def check_read(decl: Declaration, txs: list[Transaction], seed: int) -> None:
     read = WindowRead(decl)
     rng = random.Random(seed)
     for tx in txs:
         expected_args, expected_plan = plain_params(decl, tx)
-        args, plan = read.params(tx)
+        args, plan = read.plan.params(tx)
         assert args == expected_args, tx
+        wire, wire_plan = read.params(tx)
+        assert wire == [literal(a) for a in expected_args], tx
+        assert wire_plan == plan
         rows = rows_for(decl, args, rng)
         assert read.values(rows, plan) == plain_values(decl, rows, expected_plan), tx
 
