@@ -285,6 +285,9 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
             _fmt(r.stops.get("gc_ms", math.nan), 1),
             _fmt(r.stops.get("lag_over_20ms", math.nan), 0),
             _fmt(r.stops.get("lag_max_ms", math.nan), 0),
+            _fmt(r.stops.get("postgres_background_s", math.nan), 2),
+            _fmt(r.stops.get("rest_s", math.nan), 2),
+            _fmt(r.stops.get("steal_s", math.nan), 2),
         ]
         for r in sorted(checked, key=lambda r: (r.rate or 0.0, r.repeat))
     ]
@@ -299,12 +302,20 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
             "their ms",
             "loop woke >20 ms late",
             "latest wake-up <= ms",
+            "PostgreSQL background CPU s",
+            "rest of the machine CPU s",
+            "stolen s",
         ],
         rows,
         "From the process's own /metrics before and after each run (fraudsvc_gc_pause_seconds, "
         "fraudsvc_event_loop_lag_seconds; fraudsvc/telemetry/runtime.py). The startup heap is "
         "frozen out of the collector's reach, so a full collection walks only what was allocated "
-        "since; the loop lag catches anything else that held the event loop.",
+        "since; the loop lag catches anything else that held the event loop. The last three "
+        "columns are CPU seconds during the run (two cores: twice its length at most) of what "
+        "competed with the service, from /proc: PostgreSQL's processes other than the "
+        "benchmark database's backends (checkpointer, WAL writer, autovacuum), everything else "
+        "busy on the machine but the web process, those backends and wrk, and the time the "
+        "hypervisor stole.",
     )
 
 

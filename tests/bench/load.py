@@ -71,7 +71,8 @@ class LoadRun:
     stages_ms: dict[str, float] = field(default_factory=dict)
     """Mean milliseconds per scoring stage and of the whole request, in the server (fraudsvc)."""
     stops: dict[str, float] = field(default_factory=dict)
-    """Full collections and late event-loop wake-ups in the server during the run (fraudsvc)."""
+    """Full collections and late event-loop wake-ups in the server during the run (fraudsvc),
+    and the CPU seconds of everything else on the machine (`machine_cpu`)."""
 
     @property
     def level(self) -> str:
@@ -264,6 +265,24 @@ def stops(
     }
 
 
+def machine_cpu(
+    before: tuple[float, float],
+    after: tuple[float, float],
+    accounted: float,
+    postgres_background: float,
+) -> dict[str, float]:
+    """CPU seconds during a run of what is neither the server, its database's backends nor
+    wrk: PostgreSQL's other processes (checkpointer, WAL writer, autovacuum, other databases'
+    backends; one that started and ended within the run is missed), the rest of the machine
+    (this benchmark's own process included), and the time the hypervisor stole."""
+    busy = after[0] - before[0]
+    return {
+        "postgres_background_s": postgres_background,
+        "rest_s": max(0.0, busy - accounted - postgres_background),
+        "steal_s": after[1] - before[1],
+    }
+
+
 def _worst_bound(
     before: dict[tuple[str, frozenset[tuple[str, str]]], float],
     after: dict[tuple[str, frozenset[tuple[str, str]]], float],
@@ -325,19 +344,29 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
     server = target.server_pids()
     backends = backend_pids(target.database_url)
     server_before = procstat.total_cpu_seconds(server)
-    postgres_before = {pid: procstat.cpu_seconds(pid) for pid in backends}
+    postgres_before = {pid: procstat.cpu_seconds(pid) for pid in procstat.named("postgres")}
+    machine_before = procstat.machine_cpu_seconds()
     wrk_before = children_cpu_seconds()
     metrics_before = scrape(target.metrics_url)
     result, _ = wrk.run(target.url, script, pacing, seconds)
     wrk_cpu = children_cpu_seconds() - wrk_before
     server_cpu = procstat.total_cpu_seconds(server) - server_before
-    postgres_cpu = sum(
-        procstat.cpu_seconds(pid) - postgres_before.get(pid, 0.0)
-        for pid in set(backends) | set(backend_pids(target.database_url))
-    )
+    postgres_after = {pid: procstat.cpu_seconds(pid) for pid in procstat.named("postgres")}
+    machine_after = procstat.machine_cpu_seconds()
+    ours = set(backends) | set(backend_pids(target.database_url))
+    postgres_used = {
+        pid: max(0.0, cpu - postgres_before.get(pid, 0.0)) for pid, cpu in postgres_after.items()
+    }
+    postgres_cpu = sum(used for pid, used in postgres_used.items() if pid in ours)
     metrics_after = scrape(target.metrics_url)
     stages = stage_means(metrics_before, metrics_after) if target.metrics_url else {}
     stopped = stops(metrics_before, metrics_after) if target.metrics_url else {}
+    stopped |= machine_cpu(
+        machine_before,
+        machine_after,
+        accounted=server_cpu + postgres_cpu + wrk_cpu,
+        postgres_background=sum(u for pid, u in postgres_used.items() if pid not in ours),
+    )
     target.finished(result, pacing)
     n = max(1, result.requests)
     return LoadRun(

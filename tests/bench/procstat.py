@@ -28,6 +28,32 @@ def total_cpu_seconds(pids: Iterable[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """The whole machine's busy CPU seconds so far (all cores: user, nice, system, irq,
+    softirq) and the seconds the hypervisor stole from it (/proc/stat's first line)."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0, 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[:8])
+    return (user + nice + system + irq + softirq) / TICKS, steal / TICKS
+
+
+def named(command: str) -> list[int]:
+    """Every process whose command name (/proc/PID/comm) is `command`: `postgres` gives the
+    server's backends and its background processes (checkpointer, WAL writer, autovacuum)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == command:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def children(pid: int) -> list[int]:
     """Direct children of a process (of all its threads)."""
     found: list[int] = []
