@@ -333,6 +333,28 @@ def backend_pids(database_url: str | None) -> list[int]:
         return []
 
 
+def checkpoints(database_url: str | None) -> float:
+    """Checkpoints the server has started so far, timed and requested (pg_stat_bgwriter); NaN
+    without a database."""
+    if database_url is None:
+        return math.nan
+
+    async def query() -> float:
+        connection = await asyncpg.connect(database_url)
+        try:
+            value = await connection.fetchval(
+                "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+            )
+        finally:
+            await connection.close()
+        return float(value)
+
+    try:
+        return asyncio.run(query())
+    except (OSError, asyncpg.PostgresError):
+        return math.nan
+
+
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -346,6 +368,7 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
     server_before = procstat.total_cpu_seconds(server)
     postgres_before = {pid: procstat.cpu_seconds(pid) for pid in procstat.named("postgres")}
     machine_before = procstat.machine_cpu_seconds()
+    checkpoints_before = checkpoints(target.database_url)
     wrk_before = children_cpu_seconds()
     metrics_before = scrape(target.metrics_url)
     result, _ = wrk.run(target.url, script, pacing, seconds)
@@ -367,6 +390,7 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
         accounted=server_cpu + postgres_cpu + wrk_cpu,
         postgres_background=sum(u for pid, u in postgres_used.items() if pid not in ours),
     )
+    stopped["checkpoints"] = checkpoints(target.database_url) - checkpoints_before
     target.finished(result, pacing)
     n = max(1, result.requests)
     return LoadRun(
