@@ -285,7 +285,8 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
             _fmt(r.stops.get("gc_ms", math.nan), 1),
             _fmt(r.stops.get("lag_over_20ms", math.nan), 0),
             _fmt(r.stops.get("lag_max_ms", math.nan), 0),
-            _fmt(r.stops.get("checkpoints", math.nan), 0),
+            _fmt(r.stops.get("wal_kb", math.nan), 1),
+            _fmt(r.stops.get("wal_fpi", math.nan), 2),
             _fmt(r.stops.get("postgres_background_s", math.nan), 2),
             _fmt(r.stops.get("rest_s", math.nan), 2),
             _fmt(r.stops.get("steal_s", math.nan), 2),
@@ -303,7 +304,8 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
             "their ms",
             "loop woke >20 ms late",
             "latest wake-up <= ms",
-            "checkpoints",
+            "WAL KB a request",
+            "page images a request",
             "PostgreSQL background CPU s",
             "rest of the machine CPU s",
             "stolen s",
@@ -312,9 +314,10 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
         "From the process's own /metrics before and after each run (fraudsvc_gc_pause_seconds, "
         "fraudsvc_event_loop_lag_seconds; fraudsvc/telemetry/runtime.py). The startup heap is "
         "frozen out of the collector's reach, so a full collection walks only what was allocated "
-        "since; the loop lag catches anything else that held the event loop. Checkpoints: how "
-        "many the server started during the run (pg_stat_bgwriter; after one, the first change "
-        "of each page writes the whole page to the WAL). The last three columns are CPU "
+        "since; the loop lag catches anything else that held the event loop. WAL and page "
+        "images: pg_stat_wal's growth during the run over its requests (after a checkpoint "
+        "starts, the first change of each page writes the whole page to the WAL, so a run "
+        "in a checkpoint's wake shows more of both). The last three columns are CPU "
         "seconds during the run (two cores: twice its length at most) of what "
         "competed with the service, from /proc: PostgreSQL's processes other than the "
         "benchmark database's backends (checkpointer, WAL writer, autovacuum), everything else "

@@ -333,26 +333,24 @@ def backend_pids(database_url: str | None) -> list[int]:
         return []
 
 
-def checkpoints(database_url: str | None) -> float:
-    """Checkpoints the server has started so far, timed and requested (pg_stat_bgwriter); NaN
-    without a database."""
+def wal_written(database_url: str | None) -> tuple[float, float]:
+    """WAL bytes and full-page images the server has written so far (pg_stat_wal: every
+    database's, backends flush their counts at least every second); NaN without a database."""
     if database_url is None:
-        return math.nan
+        return math.nan, math.nan
 
-    async def query() -> float:
+    async def query() -> tuple[float, float]:
         connection = await asyncpg.connect(database_url)
         try:
-            value = await connection.fetchval(
-                "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
-            )
+            row = await connection.fetchrow("SELECT wal_bytes, wal_fpi FROM pg_stat_wal")
         finally:
             await connection.close()
-        return float(value)
+        return float(row["wal_bytes"]), float(row["wal_fpi"])
 
     try:
         return asyncio.run(query())
     except (OSError, asyncpg.PostgresError):
-        return math.nan
+        return math.nan, math.nan
 
 
 def children_cpu_seconds() -> float:
@@ -368,7 +366,7 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
     server_before = procstat.total_cpu_seconds(server)
     postgres_before = {pid: procstat.cpu_seconds(pid) for pid in procstat.named("postgres")}
     machine_before = procstat.machine_cpu_seconds()
-    checkpoints_before = checkpoints(target.database_url)
+    wal_before = wal_written(target.database_url)
     wrk_before = children_cpu_seconds()
     metrics_before = scrape(target.metrics_url)
     result, _ = wrk.run(target.url, script, pacing, seconds)
@@ -390,7 +388,10 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
         accounted=server_cpu + postgres_cpu + wrk_cpu,
         postgres_background=sum(u for pid, u in postgres_used.items() if pid not in ours),
     )
-    stopped["checkpoints"] = checkpoints(target.database_url) - checkpoints_before
+    wal_after = wal_written(target.database_url)
+    n_requests = max(1, result.requests)
+    stopped["wal_kb"] = (wal_after[0] - wal_before[0]) / 1024 / n_requests
+    stopped["wal_fpi"] = (wal_after[1] - wal_before[1]) / n_requests
     target.finished(result, pacing)
     n = max(1, result.requests)
     return LoadRun(
