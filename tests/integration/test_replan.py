@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from fraudsvc.db import engine, queries
+from fraudsvc.processes import free_port
 from fraudsvc.settings import Settings
 
 PROBE = "SELECT count(*) FROM transactions WHERE customer_id = $1"
@@ -54,11 +55,18 @@ async def test_the_scoring_statements_are_prepared_again_every_interval(
 
 
 async def test_an_unreachable_server_does_not_end_it() -> None:
-    engine.SCORING.pool = None  # nothing open: each interval passes
+    # nobody listens on the port: the pools connect lazily and every renewal is refused
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    settings = Settings.from_env({"DATABASE_URL": url, "FRAUDSVC_DB_POOL_MIN": "1"})
+    assert not await engine.start_pool(settings.database, scoring=True)
+    assert engine.SCORING.pool is not None
     task = asyncio.create_task(engine.replan(0.05))
-    await asyncio.sleep(0.2)
-    assert not task.done()
-    task.cancel()
+    try:
+        await asyncio.sleep(0.2)
+        assert not task.done()
+    finally:
+        task.cancel()
+        await engine.close_pool()
 
 
 def test_zero_turns_it_off() -> None:
