@@ -82,9 +82,6 @@ class Counter(PlainCounter):
         super().__init__(*args, **kwargs)
         self._keys = _Keys(self)
 
-    def inc(self, labels: Labels) -> None:
-        self.add(labels, 1)
-
     def add(self, labels: Labels, value: NumericValueType) -> None:
         amount = cast(float, value)
         if amount < 0:

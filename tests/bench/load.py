@@ -311,46 +311,43 @@ def scrape(url: str | None) -> dict[tuple[str, frozenset[tuple[str, str]]], floa
         return {}
 
 
-def backend_pids(database_url: str | None) -> list[int]:
-    """PostgreSQL backends serving the benchmark's database (not this query's own)."""
+def _ask(database_url: str | None, sql: str) -> list[asyncpg.Record] | None:
+    """The rows of one query on a connection of its own; None without a database or when it
+    does not answer."""
     if database_url is None:
-        return []
+        return None
 
-    async def query() -> list[int]:
+    async def query() -> list[asyncpg.Record]:
         connection = await asyncpg.connect(database_url)
         try:
-            rows = await connection.fetch(
-                "SELECT pid FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+            rows: list[asyncpg.Record] = await connection.fetch(sql)
         finally:
             await connection.close()
-        return [int(r["pid"]) for r in rows]
+        return rows
 
     try:
         return asyncio.run(query())
     except (OSError, asyncpg.PostgresError):
-        return []
+        return None
+
+
+def backend_pids(database_url: str | None) -> list[int]:
+    """PostgreSQL backends serving the benchmark's database (not this query's own)."""
+    rows = _ask(
+        database_url,
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    return [int(r["pid"]) for r in rows or []]
 
 
 def wal_written(database_url: str | None) -> tuple[float, float]:
     """WAL bytes and full-page images the server has written so far (pg_stat_wal: every
     database's, backends flush their counts at least every second); NaN without a database."""
-    if database_url is None:
+    rows = _ask(database_url, "SELECT wal_bytes, wal_fpi FROM pg_stat_wal")
+    if not rows:
         return math.nan, math.nan
-
-    async def query() -> tuple[float, float]:
-        connection = await asyncpg.connect(database_url)
-        try:
-            row = await connection.fetchrow("SELECT wal_bytes, wal_fpi FROM pg_stat_wal")
-        finally:
-            await connection.close()
-        return float(row["wal_bytes"]), float(row["wal_fpi"])
-
-    try:
-        return asyncio.run(query())
-    except (OSError, asyncpg.PostgresError):
-        return math.nan, math.nan
+    return float(rows[0]["wal_bytes"]), float(rows[0]["wal_fpi"])
 
 
 def children_cpu_seconds() -> float:
@@ -388,12 +385,11 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
         accounted=server_cpu + postgres_cpu + wrk_cpu,
         postgres_background=sum(u for pid, u in postgres_used.items() if pid not in ours),
     )
-    wal_after = wal_written(target.database_url)
-    n_requests = max(1, result.requests)
-    stopped["wal_kb"] = (wal_after[0] - wal_before[0]) / 1024 / n_requests
-    stopped["wal_fpi"] = (wal_after[1] - wal_before[1]) / n_requests
-    target.finished(result, pacing)
     n = max(1, result.requests)
+    wal_after = wal_written(target.database_url)
+    stopped["wal_kb"] = (wal_after[0] - wal_before[0]) / 1024 / n
+    stopped["wal_fpi"] = (wal_after[1] - wal_before[1]) / n
+    target.finished(result, pacing)
     return LoadRun(
         target=target.name,
         rate=rate,
