@@ -58,6 +58,19 @@ class PathSettings:
     """FRAUDSVC_REPORTS_DIR: plots and summaries written by train, evaluate and bench."""
 
 
+DEFAULT_POOL_MAX = 4
+"""The scoring pool's default bound. One web process keeps two to four statements busy in
+PostgreSQL (its own CPU a request is of the order of the database's); more connections do not
+raise its throughput, they let more backends run at once than the database has cores. On the
+benchmark's machine (2 cores, 1M transactions of history), 8 s runs at 400 requests/s, two or
+four pool sizes interleaved: with 10 or 6 connections 4 of 10 runs had a p99 over 20 ms, with
+2, 3 or 4 none of 20, at the same saturation rate. The slow requests came in bursts of 100-250
+ms in which every backend waited on the WAL (`LWLock:WALWrite`, `IO:WALSync` in
+pg_stat_activity) while the CPUs were busy, the event loop was on time and a plain `fdatasync`
+on the same disk stayed under 8 ms: a convoy behind a preempted holder of the WAL lock. The
+worker's pool has the same bound (it runs FRAUDSVC_WORKER_MAX_JOBS, 4, jobs at once)."""
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str
@@ -67,7 +80,7 @@ class DatabaseSettings:
     path's pool)."""
     pool_max: int
     """FRAUDSVC_DB_POOL_MAX: upper bound of the pool (in the web process, of the scoring path's
-    pool)."""
+    pool); see `DEFAULT_POOL_MAX`."""
     side_pool_max: int
     """FRAUDSVC_DB_SIDE_POOL_MAX: upper bound of the web process's second pool, which serves
     everything but scoring (labels, lists, rules, review pages, the drift monitor)."""
@@ -388,7 +401,7 @@ def _read_with(r: _Reader) -> Settings:
             ("postgresql", "postgres"),
         ),
         pool_min=r.integer("FRAUDSVC_DB_POOL_MIN", 2, 1, 100),
-        pool_max=r.integer("FRAUDSVC_DB_POOL_MAX", 10, 1, 500),
+        pool_max=r.integer("FRAUDSVC_DB_POOL_MAX", DEFAULT_POOL_MAX, 1, 500),
         side_pool_max=r.integer("FRAUDSVC_DB_SIDE_POOL_MAX", 4, 1, 500),
         timeout_seconds=r.number("FRAUDSVC_DB_TIMEOUT_SECONDS", 5.0, 0.1, 300.0),
         replan_seconds=r.number("FRAUDSVC_DB_REPLAN_SECONDS", 60.0, 0.0, 86400.0),

@@ -6,9 +6,10 @@ in the response header.
 
 With FRAUDSVC_DECISION_LOG (on by default), each scored transaction writes one INFO line
 (`decision`: transaction and correlation ids, trace id, decision, score, model version, who
-decided, latency, whether it was a replay) and each failed request one line (`request failed`:
-status, error class, latency; INFO for 4xx, WARNING for 5xx), so a correlation id from a
-complaint finds what happened. Other successful requests log at DEBUG.
+decided, latency and the part of it in the database, whether it was a replay) and each failed
+request one line (`request failed`: status, error class, latency; INFO for 4xx, WARNING for
+5xx), so a correlation id from a complaint finds what happened. Other successful requests
+log at DEBUG.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class RequestContextMiddleware(ASGIMiddleware):
             return
         elif scored is not None and status < 400:
             p = scored.prediction
+            t = scored.timings
             event(
                 "INFO",
                 "decision",
@@ -106,6 +108,8 @@ class RequestContextMiddleware(ASGIMiddleware):
                 model_version=p.model.version,
                 decided_by=p.decided_by,
                 latency_ms=latency_ms,
+                # of which the two statements, pool waits included (none for a replay's read)
+                database_ms=round((t["history"] + t["persist"]) * 1000, 3) if t else None,
                 replay=scored.replay,
                 status=status,
             )

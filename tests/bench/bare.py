@@ -27,9 +27,10 @@ from fraudsvc.db.literals import float_array
 from fraudsvc.db.queries import INSERT_SQL, transaction_args
 from fraudsvc.db.windows import WindowRead
 from fraudsvc.features import DECLARATION
+from fraudsvc.settings import DEFAULT_POOL_MAX
 from fraudsvc.transaction import Transaction
 
-POOL_SIZE = 10  # FRAUDSVC_DB_POOL_MAX's default
+POOL_SIZE = DEFAULT_POOL_MAX  # the scoring pool's, as the service runs in the bench
 PREDICTION = (0.01, "allow", 0.5, 0.9, "bare", "0", DECLARATION.hash)
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 from fraudsvc import processes
+from fraudsvc.settings import DEFAULT_POOL_MAX
 from tests.bench import scrape_load, wrk
 from tests.bench.environment import Bench
 from tests.bench.load import (
@@ -177,8 +178,8 @@ def _stages_table(report: Report, runs: list[LoadRun], levels: list[float | None
         "CPU per request is read from /proc: the web process (all threads), the PostgreSQL "
         "backends of the benchmark database, and wrk. All of them share the 2 cores. At "
         "saturation the history and persist times include the wait for one of the pool's "
-        "connections (FRAUDSVC_DB_POOL_MAX 10 for 16 requests in flight) and for the event "
-        "loop.",
+        f"connections (FRAUDSVC_DB_POOL_MAX {DEFAULT_POOL_MAX} for 16 requests in flight) and "
+        "for the event loop.",
     )
 
 
@@ -281,6 +282,8 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
             r.level,
             str(r.repeat + 1),
             _fmt(r.result.p99_ms),
+            _fmt(r.stops.get("server_over_20ms", math.nan), 0),
+            _fmt(r.stops.get("database_over_10ms", math.nan), 0),
             _fmt(r.stops.get("gc_full", math.nan), 0),
             _fmt(r.stops.get("gc_ms", math.nan), 1),
             _fmt(r.stops.get("lag_over_20ms", math.nan), 0),
@@ -300,6 +303,8 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
             "rate",
             "run",
             "p99 ms",
+            "requests >20 ms in the server",
+            "database stages >10 ms",
             "full GCs",
             "their ms",
             "loop woke >20 ms late",
@@ -312,7 +317,9 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
         ],
         rows,
         "From the process's own /metrics before and after each run (fraudsvc_gc_pause_seconds, "
-        "fraudsvc_event_loop_lag_seconds; fraudsvc/telemetry/runtime.py). The startup heap is "
+        "fraudsvc_event_loop_lag_seconds; fraudsvc/telemetry/runtime.py; the request and stage "
+        "histograms: a run whose slow requests sat in the database stages while the loop was "
+        "on time waited on PostgreSQL, not on the process). The startup heap is "
         "frozen out of the collector's reach, so a full collection walks only what was allocated "
         "since; the loop lag catches anything else that held the event loop. WAL and page "
         "images: pg_stat_wal's growth during the run over its requests (after a checkpoint "
@@ -464,11 +471,19 @@ def _database_facts(report: Report, bench: Bench) -> None:
                 "history statement after VACUUM (ANALYZE)",
                 f"median {warm['median']:.3f} ms, p99 {warm['p99']:.3f} ms",
             ],
+            [
+                "CHECKPOINT after the set-up",
+                "not allowed to this role"
+                if facts.get("checkpoint_seconds") is None
+                else f"{facts['checkpoint_seconds']:.1f} s",
+            ],
         ],
         "The benchmark vacuums and analyses the tables after the backfill, as autovacuum would "
         "shortly after a bulk load; `fraudsvc backfill` itself does not, and until autovacuum "
         "runs the history statement reads the heap (no visibility map, no statistics): the "
-        "two rows above measure the difference.",
+        "two rows above measure the difference. A CHECKPOINT then writes the bulk load out, as "
+        "on a server whose history was loaded long ago: otherwise the first round's WAL starts "
+        "the checkpoint that writes it, and that round measures the set-up.",
     )
 
 

@@ -250,14 +250,25 @@ def stops(
     after: dict[tuple[str, frozenset[tuple[str, str]]], float],
 ) -> dict[str, float]:
     """What stopped the whole web process between two scrapes (fraudsvc.telemetry.runtime):
-    full collections (how many, their total ms) and event-loop wake-ups later than 20 ms."""
+    full collections (how many, their total ms) and event-loop wake-ups later than 20 ms; and
+    how many scoring requests took over 20 ms in the server, and how many of the two database
+    stages over 10 ms (fraudsvc's own histograms)."""
 
     def delta(name: str, **labels: str) -> float:
         key = (name, frozenset(labels.items()))
         return after.get(key, 0.0) - before.get(key, 0.0)
 
     lag = "fraudsvc_event_loop_lag_seconds"
+    request = "fraudsvc_http_request_duration_seconds"
+    stage = "fraudsvc_scoring_stage_seconds"
+    scoring = {"method": "POST", "route": SCORE_PATH}
     return {
+        "server_over_20ms": delta(request + "_count", **scoring)
+        - delta(request + "_bucket", le="0.02", **scoring),
+        "database_over_10ms": sum(
+            delta(stage + "_count", stage=s) - delta(stage + "_bucket", le="0.01", stage=s)
+            for s in ("history", "persist")
+        ),
         "gc_full": delta("fraudsvc_gc_pause_seconds_count"),
         "gc_ms": 1000.0 * delta("fraudsvc_gc_pause_seconds_sum"),
         "lag_over_20ms": delta(lag + "_count") - delta(lag + "_bucket", le="0.02"),

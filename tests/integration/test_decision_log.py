@@ -70,11 +70,13 @@ async def test_a_decision_and_a_failure_each_write_one_line(
     assert line["replay"] is False
     assert line["status"] == 201
     assert line["latency_ms"] > 0
+    assert 0 < line["database_ms"] < line["latency_ms"]
     assert len(line["trace_id"]) == 32
 
     (replayed,) = lines_of(err, again)
     assert replayed["message"] == "decision"
     assert replayed["replay"] is True
+    assert replayed["database_ms"] is None
     assert replayed["status"] == 200
 
     (failed,) = lines_of(err, bad)

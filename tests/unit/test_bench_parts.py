@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fraudsvc.explain_options import LimeOptions
+from fraudsvc.telemetry.metrics import WebMetrics
 from tests.bench.explanations import percentile
 from tests.bench.lime_measure import Measured, Variant, probability_gap
 from tests.bench.lime_rules import (
@@ -26,7 +27,7 @@ from tests.bench.lime_rules import (
     seed_estimates,
 )
 from tests.bench.lime_settings import SHIPPED, around, next_base
-from tests.bench.load import Clock, parse_metrics, stage_means
+from tests.bench.load import SCORE_PATH, Clock, parse_metrics, stage_means, stops
 from tests.bench.plan import make_plan
 from tests.bench.profiled import area
 from tests.bench.report import Figure, Report
@@ -76,6 +77,26 @@ def test_stage_means_come_from_the_difference_of_two_scrapes() -> None:
 def test_stage_means_are_empty_without_requests() -> None:
     same = parse_metrics(metrics(10, 0.02, 0.003, 0.05))
     assert stage_means(same, same) == {}
+
+
+def test_stops_count_the_slow_requests_and_database_stages_from_the_services_histograms() -> None:
+    web = WebMetrics()
+    scoring = {"method": "POST", "route": SCORE_PATH}
+
+    def scraped() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        return parse_metrics(web.render(["text/plain"])[0].decode())
+
+    web.request_seconds.observe(scoring, 0.05)  # before the run: not counted
+    before = scraped()
+    for seconds in (0.003, 0.019, 0.021, 0.2):
+        web.request_seconds.observe(scoring, seconds)
+    web.request_seconds.observe({"method": "GET", "route": "/healthz"}, 0.5)  # not scoring
+    for stage, seconds in (("history", 0.012), ("history", 0.004), ("persist", 0.03)):
+        web.stage_seconds.observe({"stage": stage}, seconds)
+    web.stage_seconds.observe({"stage": "score"}, 0.05)  # not a database stage
+    counted = stops(before, scraped())
+    assert counted["server_over_20ms"] == 2
+    assert counted["database_over_10ms"] == 2
 
 
 def test_the_load_clock_moves_past_every_sent_request() -> None:
