@@ -20,6 +20,7 @@ from fraudsvc.embedded import Services, find_or_start
 from fraudsvc.settings import Settings
 from fraudsvc.training.pipeline import TrainOptions, train
 from tests.raw_windows import TRUNCATE
+from tests.service import forget_queues
 
 SettingsFactory = Callable[..., Settings]
 SERVICES = pytest.StashKey[Services]()
@@ -72,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    forget_queues()  # before the servers stop: an embedded Redis goes with them anyway
     found = config.stash.get(SERVICES, None)
     if found is not None:
         found.stop()

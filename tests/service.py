@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import httpx
@@ -40,12 +40,19 @@ def transaction(**overrides: Any) -> dict[str, Any]:
     }
 
 
+QUEUES: set[tuple[str, str]] = set()
+"""(Redis URL, queue name) of every service this process configured, for `forget_queues`."""
+
+
 def service_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
+    redis_url = os.environ.get("FRAUDSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    queue = f"fraudsvc-test:{secrets.token_hex(4)}"
+    QUEUES.add((redis_url, queue))
     return {
         "FRAUDSVC_DATA_DIR": str(data_dir),
         "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ.get("FRAUDSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
-        "FRAUDSVC_QUEUE_NAME": f"fraudsvc-test:{secrets.token_hex(4)}",
+        "REDIS_URL": redis_url,
+        "FRAUDSVC_QUEUE_NAME": queue,
         "FRAUDSVC_API_KEYS": API_KEY,
         "FRAUDSVC_ADMIN_KEYS": ADMIN_KEY,
         "FRAUDSVC_MODEL_POLL_SECONDS": "3600",
@@ -58,6 +65,32 @@ def service_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, st
         "FRAUDSVC_GC_FREEZE": "false",
         **extra,
     }
+
+
+def forget_queues(queues: set[tuple[str, str]] | None = None) -> int:
+    """Delete what the run's services left in Redis: each queue, its health-check key and the
+    keys of the jobs still in it (most tests enqueue explanations with no worker to take
+    them; arq keeps a job's key for a day, and the next run's jobs of the same transaction
+    ids would find it and not be enqueued): of `queues`, by default every queue of the run.
+    Returns the number of keys deleted."""
+    import redis
+
+    chosen = QUEUES if queues is None else queues
+    deleted = 0
+    for url, queue in sorted(chosen):
+        client = redis.Redis.from_url(url)
+        try:
+            ids = [i.decode() for i in cast(list[bytes], client.zrange(queue, 0, -1))]
+            keys = [queue, f"{queue}:health-check"]
+            keys += [f"arq:{kind}:{i}" for i in ids for kind in ("job", "retry", "in-progress")]
+            for start in range(0, len(keys), 500):
+                deleted += cast(int, client.delete(*keys[start : start + 500]))
+        except redis.RedisError:  # a server a test stopped: nothing of it to clean
+            continue
+        finally:
+            client.close()
+    chosen.clear()
+    return deleted
 
 
 @asynccontextmanager
