@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -94,6 +95,50 @@ class ScoringPool:
 
 
 SCORING = ScoringPool()
+
+
+@dataclass
+class PoolUse:
+    """How often statements took a connection from one pool and how long they waited for it
+    (`queries._statement` counts; /metrics shows them with the pool's size, so a saturated pool
+    is told from a slow database)."""
+
+    acquires: int = 0
+    wait_seconds: float = 0.0
+
+
+USE = {"scoring": PoolUse(), "side": PoolUse(), "main": PoolUse()}
+"""Per pool: in the web process `scoring` is SCORING.pool and `side` the engine's pool; in any
+other process the engine's pool is the only one, `main`."""
+
+
+def use_of(pool: asyncpg.Pool) -> PoolUse:
+    if pool is SCORING.pool:
+        return USE["scoring"]
+    return USE["main" if SCORING.pool is None else "side"]
+
+
+@dataclass(frozen=True)
+class PoolState:
+    name: str
+    in_use: int
+    idle: int
+    max: int
+    use: PoolUse
+
+
+def pool_states() -> list[PoolState]:
+    """The open pools' connections (in use, idle, the bound) and their waits."""
+    states = []
+    engine_pool = "main" if SCORING.pool is None else "side"
+    for name, pool in (("scoring", SCORING.pool), (engine_pool, DB.pool)):
+        if pool is None:
+            continue
+        size, idle = pool.get_size(), pool.get_idle_size()
+        states.append(PoolState(name, size - idle, idle, pool.get_max_size(), USE[name]))
+    return states
+
+
 GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan", "enable_seqscan": "off", "jit": "off"}
 """The scoring pool's session settings. The two statements are index probes by design; a generic
 plan is made once per connection, so one made while a partition was empty or unanalysed (the

@@ -22,6 +22,7 @@ FRAUDSVC_DB_TIMEOUT_SECONDS, also when the server hangs without closing anything
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -32,7 +33,14 @@ import asyncpg
 import msgspec
 
 from fraudsvc.db.buckets import STORED_ENTITIES_SQL, missing_entities, stored_from
-from fraudsvc.db.engine import DB, OUTAGE_ERRORS, SCORING, DatabaseUnavailable
+from fraudsvc.db.engine import (
+    DB,
+    OUTAGE_ERRORS,
+    SCORING,
+    DatabaseUnavailable,
+    PoolUse,
+    use_of,
+)
 from fraudsvc.db.literals import float_array
 from fraudsvc.db.records import (
     History,
@@ -93,7 +101,12 @@ def one_budget() -> Iterator[None]:
 
 
 async def _statement(
-    pool: asyncpg.Pool, deadline: float | None, method: str, sql: str, args: tuple[Any, ...]
+    pool: asyncpg.Pool,
+    use: PoolUse,
+    deadline: float | None,
+    method: str,
+    sql: str,
+    args: tuple[Any, ...],
 ) -> Any:
     """One statement within the deadline, pool wait included.
 
@@ -106,7 +119,10 @@ async def _statement(
     try:
         # one timer for the pool wait and the round trip (two cost about 15 µs more a statement)
         async with asyncio.timeout_at(deadline):
+            asked = time.perf_counter()
             connection = await pool.acquire()
+            use.acquires += 1
+            use.wait_seconds += time.perf_counter() - asked
             return await getattr(connection, method)(sql, *args)
     except (TimeoutError, asyncio.CancelledError):
         if connection is not None:
@@ -123,13 +139,14 @@ async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
     pool = (SCORING.pool if scoring else None) or DB.pool
     if pool is None:
         raise DatabaseUnavailable("the database pool is not open")
+    use = use_of(pool)
     timeout = DB.config.get("timeout")
     for attempt in (1, 2):
         deadline = _DEADLINE.get()
         if deadline is None and timeout is not None:
             deadline = asyncio.get_running_loop().time() + timeout
         try:
-            return await _statement(pool, deadline, method, sql, args)
+            return await _statement(pool, use, deadline, method, sql, args)
         except CONNECTION_LOST as exc:
             if attempt == 2:
                 raise DatabaseUnavailable(_describe(exc)) from exc

@@ -21,6 +21,7 @@ from fraudsvc.model.loader import ModelHolder
 from fraudsvc.resources import open_database
 from fraudsvc.schemas import CheckOut, ReadyOut, encode
 from fraudsvc.settings import Settings
+from fraudsvc.telemetry.pools import observe_pools
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,6 +49,7 @@ def probe_app(
 
     async def metrics(request: web.Request) -> web.Response:
         await refresh_all(running.state)
+        observe_pools(running.state.metrics)
         content, headers = running.state.metrics.render(request.headers.getall("Accept", []))
         return web.Response(body=content, headers=headers)
 

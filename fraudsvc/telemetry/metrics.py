@@ -29,10 +29,29 @@ LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 90
 
 
 class MetricSet:
-    """A registry and the way to render it."""
+    """A registry and the way to render it, with the database pools' series that both
+    processes expose (`telemetry.pools` sets them at each scrape)."""
 
     def __init__(self) -> None:
         self.registry = Registry()
+        r = self.registry
+        self.db_pool = Gauge(
+            "fraudsvc_db_pool_connections",
+            "Connections of the process's database pools at the scrape, by pool (scoring and "
+            "side in the web process, main in the worker) and state (in_use, idle, max: the "
+            "bound)",
+            registry=r,
+        )
+        self.db_pool_acquires = Counter(
+            "fraudsvc_db_pool_acquires_total",
+            "Statements that took a connection from a pool, by pool",
+            registry=r,
+        )
+        self.db_pool_wait = Counter(
+            "fraudsvc_db_pool_wait_seconds_total",
+            "Time statements waited for a pooled connection, by pool",
+            registry=r,
+        )
 
     def render(self, accept_headers: Sequence[str]) -> tuple[bytes, dict[str, str]]:
         content, headers = render(self.registry, list(accept_headers))

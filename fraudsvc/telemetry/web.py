@@ -10,6 +10,7 @@ from fraudsvc.explain_policy import ALL, FLAGGED, REQUESTED, SAMPLED
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.pipeline import Scored
 from fraudsvc.telemetry.metrics import WebMetrics, empty, reset
+from fraudsvc.telemetry.pools import observe_pools
 
 MODEL_EVENTS = ("loaded", "refused", "registry_unreachable")
 
@@ -73,5 +74,6 @@ def follow_model(metrics: WebMetrics, models: ModelHolder) -> None:
 @get("/metrics", include_in_schema=False, sync_to_thread=False)
 def metrics_route(request: Request[object, object, State]) -> Response[bytes]:
     metrics: WebMetrics = request.app.state.metrics
+    observe_pools(metrics)
     content, headers = metrics.render(request.headers.getall("accept", []))
     return Response(content=content, headers=headers)
