@@ -112,10 +112,12 @@ USE = {"scoring": PoolUse(), "side": PoolUse(), "main": PoolUse()}
 other process the engine's pool is the only one, `main`."""
 
 
+def _engine_pool_name() -> str:
+    return "main" if SCORING.pool is None else "side"
+
+
 def use_of(pool: asyncpg.Pool) -> PoolUse:
-    if pool is SCORING.pool:
-        return USE["scoring"]
-    return USE["main" if SCORING.pool is None else "side"]
+    return USE["scoring" if pool is SCORING.pool else _engine_pool_name()]
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,7 @@ class PoolState:
 def pool_states() -> list[PoolState]:
     """The open pools' connections (in use, idle, the bound) and their waits."""
     states = []
-    engine_pool = "main" if SCORING.pool is None else "side"
-    for name, pool in (("scoring", SCORING.pool), (engine_pool, DB.pool)):
+    for name, pool in (("scoring", SCORING.pool), (_engine_pool_name(), DB.pool)):
         if pool is None:
             continue
         size, idle = pool.get_size(), pool.get_idle_size()

@@ -33,14 +33,7 @@ import asyncpg
 import msgspec
 
 from fraudsvc.db.buckets import STORED_ENTITIES_SQL, missing_entities, stored_from
-from fraudsvc.db.engine import (
-    DB,
-    OUTAGE_ERRORS,
-    SCORING,
-    DatabaseUnavailable,
-    PoolUse,
-    use_of,
-)
+from fraudsvc.db.engine import DB, OUTAGE_ERRORS, SCORING, DatabaseUnavailable, use_of
 from fraudsvc.db.literals import float_array
 from fraudsvc.db.records import (
     History,
@@ -101,12 +94,7 @@ def one_budget() -> Iterator[None]:
 
 
 async def _statement(
-    pool: asyncpg.Pool,
-    use: PoolUse,
-    deadline: float | None,
-    method: str,
-    sql: str,
-    args: tuple[Any, ...],
+    pool: asyncpg.Pool, deadline: float | None, method: str, sql: str, args: tuple[Any, ...]
 ) -> Any:
     """One statement within the deadline, pool wait included.
 
@@ -116,6 +104,7 @@ async def _statement(
     that doubled the time of every request that held a connection when the server stopped.
     """
     connection = None
+    use = use_of(pool)
     try:
         # one timer for the pool wait and the round trip (two cost about 15 µs more a statement)
         async with asyncio.timeout_at(deadline):
@@ -139,14 +128,13 @@ async def _run(method: str, sql: str, *args: Any, scoring: bool = False) -> Any:
     pool = (SCORING.pool if scoring else None) or DB.pool
     if pool is None:
         raise DatabaseUnavailable("the database pool is not open")
-    use = use_of(pool)
     timeout = DB.config.get("timeout")
     for attempt in (1, 2):
         deadline = _DEADLINE.get()
         if deadline is None and timeout is not None:
             deadline = asyncio.get_running_loop().time() + timeout
         try:
-            return await _statement(pool, use, deadline, method, sql, args)
+            return await _statement(pool, deadline, method, sql, args)
         except CONNECTION_LOST as exc:
             if attempt == 2:
                 raise DatabaseUnavailable(_describe(exc)) from exc
