@@ -17,15 +17,27 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 
 def free_port() -> int:
     """A loopback TCP port nothing listens on now (the kernel's choice)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different loopback TCP ports nothing listens on now: all are held bound until
+    every one is chosen, so the kernel cannot hand out one twice (separate `free_port` calls
+    may, and then the second server to start cannot bind it)."""
+    with ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
 
 
 def answers(port: int, host: str = "127.0.0.1") -> bool:

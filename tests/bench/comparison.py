@@ -592,8 +592,8 @@ def what_ifs(bench: Bench, report: Report, pools: Pools) -> None:
     targets: list[tuple[str, str, Target]] = []
     services: list[processes.Service] = []
     try:
-        for i, (name, change, extra) in enumerate(WHAT_IFS):
-            port = processes.free_port()
+        ports = processes.free_ports(len(WHAT_IFS))  # started together: no port twice
+        for i, ((name, change, extra), port) in enumerate(zip(WHAT_IFS, ports, strict=True)):
             service = bench.start(
                 f"web-what-if-{i}",
                 processes.fraudsvc("web"),
@@ -608,6 +608,7 @@ def what_ifs(bench: Bench, report: Report, pools: Pools) -> None:
                 script=pools.score_script,
                 finished=pools.score_finished,
                 server_pids=pids_of(service),
+                database_url=bench.database_url,
             )
             targets.append((name, change, target))
         for service, (_, _, target) in zip(services, targets, strict=True):

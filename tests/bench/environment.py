@@ -242,13 +242,16 @@ class Bench:
                 raise BenchError(f"{service.name} exited during startup:\n{log_tail(service.log)}")
             try:
                 processes.wait_http(url, seconds=min(5.0, max(0.1, deadline - time.monotonic())))
-                return
             except TimeoutError:
                 if time.monotonic() > deadline:
                     raise BenchError(
                         f"{service.name} not ready at {url} within {seconds:.0f} s:\n"
                         f"{log_tail(service.log)}"
                     ) from None
+                continue
+            if not service.alive():  # another server answered on its port
+                raise BenchError(f"{service.name} exited during startup:\n{log_tail(service.log)}")
+            return
 
     def start_mlflow(self) -> None:
         """Start `mlflow models serve` without waiting: it takes a while to come up, so it

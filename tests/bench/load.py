@@ -379,6 +379,9 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
     metrics_before = scrape(target.metrics_url)
     result, _ = wrk.run(target.url, script, pacing, seconds)
     wrk_cpu = children_cpu_seconds() - wrk_before
+    gone = [pid for pid in server if not procstat.running(pid)]
+    if gone:  # its CPU would read as 0, and whoever answered on its port was measured
+        raise RuntimeError(f"{target.name}: server process {gone} is gone after a run")
     server_cpu = procstat.total_cpu_seconds(server) - server_before
     postgres_after = {pid: procstat.cpu_seconds(pid) for pid in procstat.named("postgres")}
     machine_after = procstat.machine_cpu_seconds()

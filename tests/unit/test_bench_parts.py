@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import math
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fraudsvc.explain_options import LimeOptions
+from fraudsvc.processes import free_ports
 from fraudsvc.telemetry.metrics import WebMetrics
 from tests.bench.explanations import percentile
 from tests.bench.lime_measure import Measured, Variant, probability_gap
@@ -29,6 +33,7 @@ from tests.bench.lime_rules import (
 from tests.bench.lime_settings import SHIPPED, around, next_base
 from tests.bench.load import SCORE_PATH, Clock, parse_metrics, stage_means, stops
 from tests.bench.plan import make_plan
+from tests.bench.procstat import running
 from tests.bench.profiled import area
 from tests.bench.report import Figure, Report
 from tests.bench.scrape_load import Scraper
@@ -328,3 +333,26 @@ def test_the_metrics_scraper_times_each_render_and_counts_failures() -> None:
         time.sleep(0.15)
     assert down.failures >= 2
     assert down.seconds == []
+
+
+def test_free_ports_are_distinct_and_bindable() -> None:
+    ports = free_ports(8)
+    assert len(set(ports)) == 8
+    with socket.socket() as s:  # released: a server can bind them
+        s.bind(("127.0.0.1", ports[0]))
+
+
+def test_running_tells_a_live_process_from_an_exited_one() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while running(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)  # exited but not reaped: a zombie, which does not run
+    assert not running(child.pid)
+    child.wait()
+    assert not running(child.pid)  # reaped: gone
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert running(sleeper.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
