@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from fraudsvc import processes
 from fraudsvc.settings import DEFAULT_POOL_MAX
-from tests.bench import scrape_load, wrk
+from tests.bench import scrape_load, waits, wrk
 from tests.bench.environment import Bench
 from tests.bench.load import (
     STAGES,
@@ -293,6 +293,10 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
             _fmt(r.stops.get("postgres_background_s", math.nan), 2),
             _fmt(r.stops.get("rest_s", math.nan), 2),
             _fmt(r.stops.get("steal_s", math.nan), 2),
+            " / ".join(
+                _fmt(r.stops.get(f"waits_{c}", math.nan), 0)
+                for c in ("cpu", "wal", "data_read", "lock")
+            ),
         ]
         for r in sorted(checked, key=lambda r: (r.rate or 0.0, r.repeat))
     ]
@@ -314,6 +318,7 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
             "PostgreSQL background CPU s",
             "rest of the machine CPU s",
             "stolen s",
+            "busy backends: CPU / WAL / data reads / locks %",
         ],
         rows,
         "From the process's own /metrics before and after each run (fraudsvc_gc_pause_seconds, "
@@ -329,7 +334,11 @@ def _stops_table(report: Report, checked: list[LoadRun]) -> None:
         "competed with the service, from /proc: PostgreSQL's processes other than the "
         "benchmark database's backends (checkpointer, WAL writer, autovacuum), everything else "
         "busy on the machine but the web process, those backends and wrk, and the time the "
-        "hypervisor stole.",
+        "hypervisor stole. The last column: pg_stat_activity sampled every "
+        f"{waits.INTERVAL * 1000:.0f} ms during the run (tests/bench/waits.py), the share of the "
+        "database's active backends found on the CPU, flushing the WAL (a commit waiting for "
+        "its fsync or for the lock of another's), reading data pages that were not in "
+        "shared_buffers, and waiting on a lock; the rest waited on the client or elsewhere.",
     )
 
 

@@ -27,7 +27,7 @@ import polars as pl
 
 from fraudsvc.features import DECLARATION, batch_features
 from fraudsvc.transaction import OPTIONAL_FIELDS
-from tests.bench import procstat, wrk
+from tests.bench import procstat, waits, wrk
 from tests.bench.environment import Bench
 
 STAGES = ("history", "score", "rules", "persist", "enqueue")
@@ -377,7 +377,8 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
     wal_before = wal_written(target.database_url)
     wrk_before = children_cpu_seconds()
     metrics_before = scrape(target.metrics_url)
-    result, _ = wrk.run(target.url, script, pacing, seconds)
+    with waits.WaitSampler(target.database_url) as sampler:
+        result, _ = wrk.run(target.url, script, pacing, seconds)
     wrk_cpu = children_cpu_seconds() - wrk_before
     gone = [pid for pid in server if not procstat.running(pid)]
     if gone:  # its CPU would read as 0, and whoever answered on its port was measured
@@ -403,6 +404,7 @@ def run_level(target: Target, rate: float | None, seconds: float, repeat: int) -
     wal_after = wal_written(target.database_url)
     stopped["wal_kb"] = (wal_after[0] - wal_before[0]) / 1024 / n
     stopped["wal_fpi"] = (wal_after[1] - wal_before[1]) / n
+    stopped |= {f"waits_{c}": share for c, share in waits.shares(sampler.counts).items()}
     target.finished(result, pacing)
     return LoadRun(
         target=target.name,
