@@ -237,9 +237,7 @@ class Bench:
         self, service: processes.Service, url: str, seconds: float = START_SECONDS
     ) -> None:
         deadline = time.monotonic() + seconds
-        while True:
-            if not service.alive():
-                raise BenchError(f"{service.name} exited during startup:\n{log_tail(service.log)}")
+        while service.alive():
             try:
                 processes.wait_http(url, seconds=min(5.0, max(0.1, deadline - time.monotonic())))
             except TimeoutError:
@@ -249,9 +247,9 @@ class Bench:
                         f"{log_tail(service.log)}"
                     ) from None
                 continue
-            if not service.alive():  # another server answered on its port
-                raise BenchError(f"{service.name} exited during startup:\n{log_tail(service.log)}")
-            return
+            if service.alive():  # else another server answered on its port
+                return
+        raise BenchError(f"{service.name} exited during startup:\n{log_tail(service.log)}")
 
     def start_mlflow(self) -> None:
         """Start `mlflow models serve` without waiting: it takes a while to come up, so it

@@ -13,24 +13,28 @@ from pathlib import Path
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads); 0 when it is gone."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (the state first), or None when gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0.0
+        return None
     # the command name (field 2) may hold spaces; the fields after it are space separated
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads); 0 when it is gone."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def running(pid: int) -> bool:
     """Whether the process exists and has not exited (a zombie has)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2 :].split()[0] not in ("Z", "X")
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def total_cpu_seconds(pids: Iterable[int]) -> float:
