@@ -169,14 +169,18 @@ async def replan(interval: float) -> None:
     connection and interval."""
     while True:
         await asyncio.sleep(interval)
-        pool = SCORING.pool
-        if pool is None:
-            continue
-        try:
-            async with pool.acquire() as connection:
-                await connection.reload_schema_state()
-        except OUTAGE_ERRORS as exc:  # PostgreSQL away: the next interval tries again
-            logger.debug("scoring plans not renewed: {}", exc)
+        if SCORING.pool is not None:
+            await renew_plans(SCORING.pool)
+
+
+async def renew_plans(pool: asyncpg.Pool) -> None:
+    """Drop the prepared statements of every connection of `pool` (see `replan`); make bench's
+    bare endpoint calls it on the same interval, so both keep plans of the same age."""
+    try:
+        async with pool.acquire() as connection:
+            await connection.reload_schema_state()
+    except OUTAGE_ERRORS as exc:  # PostgreSQL away: the next interval tries again
+        logger.debug("scoring plans not renewed: {}", exc)
 
 
 async def _create(min_size: int, max_size: int, **extra: Any) -> tuple[asyncpg.Pool, bool]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
+
 from fraudsvc.db import engine, queries
 from fraudsvc.processes import free_port
 from fraudsvc.settings import Settings
+from tests.bench.bare import Bare
 
 PROBE = "SELECT count(*) FROM transactions WHERE customer_id = $1"
 
@@ -71,3 +74,42 @@ async def test_an_unreachable_server_does_not_end_it() -> None:
 
 def test_zero_turns_it_off() -> None:
     assert Settings.from_env({"FRAUDSVC_DB_REPLAN_SECONDS": "0"}).database.replan_seconds == 0
+
+
+async def statements_of(pool: asyncpg.Pool) -> tuple[int, set[str]]:
+    async with pool.acquire() as connection:
+        await connection.fetchval(PROBE, "C1")
+        names = await connection.fetch(
+            "SELECT name FROM pg_prepared_statements WHERE statement LIKE 'SELECT count(*)%'"
+        )
+        return connection.get_server_pid(), {r["name"] for r in names}
+
+
+async def test_the_bare_endpoint_renews_its_plans_as_the_service_does(database_url: str) -> None:
+    # make bench's floor: a plan of the same age as the service's, or the comparison drifts
+    app = Bare(database_url, replan_seconds=0.2)
+    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    sent: list[dict[str, object]] = []
+    started = asyncio.Event()
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+        started.set()
+
+    await inbox.put({"type": "lifespan.startup"})
+    lifespan = asyncio.create_task(app({"type": "lifespan"}, inbox.get, send))
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        assert sent[0]["type"] == "lifespan.startup.complete"
+        assert app.pool is not None
+        pid, first = await statements_of(app.pool)
+        await asyncio.sleep(0.5)
+        again, second = await statements_of(app.pool)
+        assert again == pid  # the same connections
+        assert second
+        assert not second & first
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(lifespan, 10)
+    assert app.replanning is not None
+    assert app.replanning.cancelled()
