@@ -353,6 +353,8 @@ def _bare_table(report: Report, ours: list[LoadRun], bare: list[LoadRun]) -> Non
                 _fmt(median_of(chosen, lambda r: r.result.p99_ms)),
                 _fmt(median_of(chosen, lambda r: r.cpu_ms["server"]), 3),
                 _fmt(median_of(chosen, lambda r: r.cpu_ms["postgres"]), 3),
+                _fmt(100 * median_of(chosen, idle_share), 1),
+                _fmt(median_of(chosen, lambda r: r.stops.get("waits_wal", math.nan)), 0),
                 str(_errors(chosen)),
             ]
         )
@@ -366,15 +368,29 @@ def _bare_table(report: Report, ours: list[LoadRun], bare: list[LoadRun]) -> Non
             "p99 ms",
             "server CPU ms/req",
             "PostgreSQL CPU ms/req",
+            "cores idle %",
+            "busy backends on the WAL %",
             "errors",
         ],
         rows,
         "The bare endpoint (tests/bench/bare.py) is a plain ASGI callable under the same uvicorn "
         "settings that sends the scoring path's two statements (the window read with its "
         "arguments built as the service builds them, and the atomic write with a constant "
-        "score) on a pool with the scoring pool's settings: no framework, validation, model, "
-        "rules, metrics, traces or logs. Both serve the same requests on the same database.",
+        "score) on a pool with the scoring pool's settings, whose plans it renews as the "
+        "service does: no framework, validation, model, rules, metrics, traces or logs. Both "
+        "serve the same requests on the same database. Cores idle: the share of the machine's "
+        "CPU time (/proc/stat, idle and iowait) in which no process had anything to run, "
+        "though both servers were saturated: every request in flight waited on PostgreSQL "
+        "doing I/O. The next column says how often its active backends were flushing the WAL "
+        "(a commit waiting for its fsync or for another's; pg_stat_activity every 50 ms).",
     )
+
+
+def idle_share(run: LoadRun) -> float:
+    """The share of the machine's CPU time during a run in which every core was idle."""
+    cores = os.cpu_count() or 1
+    seconds = run.result.seconds
+    return run.stops.get("idle_s", math.nan) / (cores * seconds) if seconds else math.nan
 
 
 def _side_by_side(report: Report, runs: list[LoadRun], levels: list[float | None]) -> bool:

@@ -277,20 +277,22 @@ def stops(
 
 
 def machine_cpu(
-    before: tuple[float, float],
-    after: tuple[float, float],
+    before: tuple[float, float, float],
+    after: tuple[float, float, float],
     accounted: float,
     postgres_background: float,
 ) -> dict[str, float]:
     """CPU seconds during a run of what is neither the server, its database's backends nor
     wrk: PostgreSQL's other processes (checkpointer, WAL writer, autovacuum, other databases'
     backends; one that started and ended within the run is missed), the rest of the machine
-    (this benchmark's own process included), and the time the hypervisor stole."""
+    (this benchmark's own process included), the time the hypervisor stole, and the time no
+    core had anything to run (at saturation: everything waited, on a commit's WAL flush)."""
     busy = after[0] - before[0]
     return {
         "postgres_background_s": postgres_background,
         "rest_s": max(0.0, busy - accounted - postgres_background),
         "steal_s": after[1] - before[1],
+        "idle_s": after[2] - before[2],
     }
 
 

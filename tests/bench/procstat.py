@@ -41,15 +41,16 @@ def total_cpu_seconds(pids: Iterable[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
-def machine_cpu_seconds() -> tuple[float, float]:
+def machine_cpu_seconds() -> tuple[float, float, float]:
     """The whole machine's busy CPU seconds so far (all cores: user, nice, system, irq,
-    softirq) and the seconds the hypervisor stole from it (/proc/stat's first line)."""
+    softirq), the seconds the hypervisor stole from it, and its idle seconds (idle and
+    iowait: no core had anything to run), from /proc/stat's first line."""
     try:
         first = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     except OSError:
-        return 0.0, 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[:8])
-    return (user + nice + system + irq + softirq) / TICKS, steal / TICKS
+        return 0.0, 0.0, 0.0
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in first[:8])
+    return (user + nice + system + irq + softirq) / TICKS, steal / TICKS, (idle + iowait) / TICKS
 
 
 def named(command: str) -> list[int]:

@@ -31,9 +31,9 @@ from tests.bench.lime_rules import (
     seed_estimates,
 )
 from tests.bench.lime_settings import SHIPPED, around, next_base
-from tests.bench.load import SCORE_PATH, Clock, parse_metrics, stage_means, stops
+from tests.bench.load import SCORE_PATH, Clock, machine_cpu, parse_metrics, stage_means, stops
 from tests.bench.plan import make_plan
-from tests.bench.procstat import running
+from tests.bench.procstat import machine_cpu_seconds, running
 from tests.bench.profiled import area
 from tests.bench.report import Figure, Report
 from tests.bench.scrape_load import Scraper
@@ -356,3 +356,18 @@ def test_running_tells_a_live_process_from_an_exited_one() -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_the_machine_counters_split_busy_stolen_and_idle_time() -> None:
+    busy, stolen, idle = machine_cpu_seconds()
+    assert busy > 0
+    assert stolen >= 0
+    assert idle >= 0
+    # a run's share: what neither the server, its backends nor wrk used, and what nobody could
+    used = machine_cpu((10.0, 1.0, 50.0), (17.0, 1.5, 52.5), accounted=5.0, postgres_background=1.0)
+    assert used == {
+        "postgres_background_s": 1.0,
+        "rest_s": 1.0,
+        "steal_s": 0.5,
+        "idle_s": 2.5,
+    }
