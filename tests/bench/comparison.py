@@ -379,11 +379,12 @@ def _bare_table(report: Report, ours: list[LoadRun], bare: list[LoadRun]) -> Non
         "score) on a pool with the scoring pool's settings, whose plans it renews as the "
         "service does: no framework, validation, model, rules, metrics, traces or logs. Both "
         "serve the same requests on the same database. Cores idle: the share of the machine's "
-        "CPU time (/proc/stat, idle and iowait) in which no process had anything to run though "
-        "both servers were saturated; it did not shrink with the commits' WAL flushes out of "
-        "the way or with more connections (tests/bench/FINDINGS.md). The next column says how "
-        "often the database's active backends were flushing the WAL (a commit waiting for its "
-        "fsync or for another's; pg_stat_activity every 50 ms).",
+        "CPU time (/proc/stat, idle and iowait) in which a core had nothing to run though both "
+        "servers were saturated: the time the web process's event loop ran alone while "
+        "PostgreSQL waited for its next statements, or the other way round "
+        "(tests/bench/FINDINGS.md). The next column says how often the database's active "
+        "backends were flushing the WAL (a commit waiting for its fsync or for another's; "
+        "pg_stat_activity every 50 ms).",
     )
 
 
