@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,7 +152,13 @@ of reach) pass `jit_above_cost`, and compiling the plan on every execution took 
 window read that runs in 0.44 ms without it (measured on the demo's database)."""
 
 
-async def replan(interval: float) -> None:
+def _scoring_pool() -> asyncpg.Pool | None:
+    return SCORING.pool
+
+
+async def replan(
+    interval: float, pool_of: Callable[[], asyncpg.Pool | None] = _scoring_pool
+) -> None:
     """Every `interval` seconds, drop the scoring pool's prepared statements (asyncpg's
     `reload_schema_state` clears every pooled connection's cache), so that each connection
     prepares them again on its next use and PostgreSQL makes their generic plans anew, with the
@@ -166,21 +173,18 @@ async def replan(interval: float) -> None:
     a connection prepared right after the backfill). Autovacuum analyses a filling partition
     early, which invalidates those plans, but it may be off or late (it is off on the
     benchmark's server); this bounds a plan's age either way, for about one prepare per
-    connection and interval."""
+    connection and interval. `pool_of` gives another pool instead: make bench's bare endpoint
+    renews its own on the same interval, so both keep plans of the same age."""
     while True:
         await asyncio.sleep(interval)
-        if SCORING.pool is not None:
-            await renew_plans(SCORING.pool)
-
-
-async def renew_plans(pool: asyncpg.Pool) -> None:
-    """Drop the prepared statements of every connection of `pool` (see `replan`); make bench's
-    bare endpoint calls it on the same interval, so both keep plans of the same age."""
-    try:
-        async with pool.acquire() as connection:
-            await connection.reload_schema_state()
-    except OUTAGE_ERRORS as exc:  # PostgreSQL away: the next interval tries again
-        logger.debug("scoring plans not renewed: {}", exc)
+        pool = pool_of()
+        if pool is None:
+            continue
+        try:
+            async with pool.acquire() as connection:
+                await connection.reload_schema_state()
+        except OUTAGE_ERRORS as exc:  # PostgreSQL away: the next interval tries again
+            logger.debug("scoring plans not renewed: {}", exc)
 
 
 async def _create(min_size: int, max_size: int, **extra: Any) -> tuple[asyncpg.Pool, bool]:

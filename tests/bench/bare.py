@@ -24,7 +24,7 @@ import asyncpg
 import msgspec
 import uvicorn
 
-from fraudsvc.db.engine import GENERIC_PLANS, renew_plans
+from fraudsvc.db.engine import GENERIC_PLANS, replan
 from fraudsvc.db.literals import float_array
 from fraudsvc.db.queries import INSERT_SQL, transaction_args
 from fraudsvc.db.windows import WindowRead
@@ -127,8 +127,10 @@ class Bare:
                     server_settings=GENERIC_PLANS,
                     reset=_no_reset,
                 )
-                if self.replan_seconds > 0:  # a plan made while a partition was empty ages
-                    self.replanning = asyncio.create_task(self.replan())  # as the service's
+                if self.replan_seconds > 0:  # plans of the same age as the service's
+                    self.replanning = asyncio.create_task(
+                        replan(self.replan_seconds, lambda: self.pool)
+                    )
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.replanning is not None:
@@ -137,12 +139,6 @@ class Bare:
                     await self.pool.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    async def replan(self) -> None:
-        while True:
-            await asyncio.sleep(self.replan_seconds)
-            if self.pool is not None:
-                await renew_plans(self.pool)
 
 
 async def _no_reset(_: asyncpg.Connection) -> None:

@@ -389,7 +389,7 @@ def _bare_table(report: Report, ours: list[LoadRun], bare: list[LoadRun]) -> Non
 
 
 def idle_share(run: LoadRun) -> float:
-    """The share of the machine's CPU time during a run in which every core was idle."""
+    """The share of the machine's CPU time during a run (all cores) that was idle."""
     cores = os.cpu_count() or 1
     seconds = run.result.seconds
     return run.stops.get("idle_s", math.nan) / (cores * seconds) if seconds else math.nan

@@ -44,7 +44,7 @@ def total_cpu_seconds(pids: Iterable[int]) -> float:
 def machine_cpu_seconds() -> tuple[float, float, float]:
     """The whole machine's busy CPU seconds so far (all cores: user, nice, system, irq,
     softirq), the seconds the hypervisor stole from it, and its idle seconds (idle and
-    iowait: no core had anything to run), from /proc/stat's first line."""
+    iowait, summed over the cores), from /proc/stat's first line."""
     try:
         first = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     except OSError:
