@@ -112,7 +112,7 @@ class RunningWorker:
                 self.state.metrics.redis_errors.inc({"operation": "worker"})
                 logger.warning("worker lost Redis ({}); restarting it in {:.0f} s", exc, delay)
                 with contextlib.suppress(Exception):
-                    await self.worker.close()
+                    await close_worker(self.worker)
                 await asyncio.sleep(delay)
                 self.worker = build_worker(self.state)
 
@@ -216,18 +216,7 @@ async def running_worker(
             # drops (a worker stopped right after it started went on polling with no pool)
             await stop_loop(running.task)
             # then the running jobs, which arq puts back on the queue at once
-            try:
-                await running.worker.close()
-            except (RedisError, OSError):
-                pass
-            except asyncio.CancelledError:
-                # close() gathers the job tasks it has just cancelled, so a job caught while
-                # arq was finishing it raises their CancelledError here; it is ours only when
-                # this task itself is being cancelled
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-                await finish_close(running.worker)
+            await close_worker(running.worker)
             logger.info("worker stopped")
 
 
@@ -240,6 +229,24 @@ async def stop_loop(task: asyncio.Task[None]) -> None:
         await asyncio.wait({task}, timeout=1.0)
     if not task.cancelled() and task.exception() is not None:
         logger.warning("the worker loop ended with {!r}", task.exception())
+
+
+async def close_worker(worker: Worker) -> None:
+    """arq's Worker.close(): cancel the running jobs and wait for them, drop the heartbeat key
+    and the worker's connections. A Redis that is gone is no error here. close() gathers the
+    job tasks it has just cancelled, so with a job in flight it raises their CancelledError:
+    that is ours only when this task itself is being cancelled. Taken for ours, it ended the
+    supervisor, and with it `fraudsvc worker`, whenever Redis went away while a job ran (make
+    drills, redis-restart, on a machine slow enough for a LIME job to be running then)."""
+    try:
+        await worker.close()
+    except (RedisError, OSError):
+        pass
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        await finish_close(worker)
 
 
 async def finish_close(worker: Worker) -> None:

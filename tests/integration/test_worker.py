@@ -366,6 +366,38 @@ async def test_the_worker_rides_out_a_redis_restart(
     assert restarts >= 1
 
 
+async def test_a_redis_outage_while_a_job_starts_does_not_end_the_worker(
+    registry_dir: Path, database_url: str, tmp_path: Path
+) -> None:
+    """arq's close() cancels the running jobs and gathers them; a job cancelled before its own
+    error handling (still reading its payload from Redis) ends cancelled, so the gather raises
+    CancelledError. The supervisor once took that for its own cancellation and ended, and with
+    it `fraudsvc worker`: make drills' redis-restart on a slow machine. The job here is such a
+    task, put where arq keeps its jobs: no LIME run can be timed to be in that window."""
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    settings = Settings.from_env(service_env(registry_dir, database_url, REDIS_URL=redis.url))
+    try:
+        async with worker_for(settings) as running:
+            starting = asyncio.create_task(asyncio.Event().wait(), name="job-starting")
+            running.worker.tasks["job-starting"] = starting
+            redis.stop()
+            await asyncio.sleep(3)
+            alive_in_outage, job_cancelled = running.alive, starting.cancelled()
+            redis.start()
+            for _ in range(100):  # rebuilt, with its heartbeat back in the new Redis
+                if running.restarts and (await running.state.queue.check()).ok:
+                    break
+                await asyncio.sleep(0.1)
+            alive_after, restarts = running.alive, running.restarts
+    finally:
+        redis.stop()
+    assert job_cancelled
+    assert alive_in_outage
+    assert alive_after
+    assert restarts >= 1
+
+
 async def test_the_sweep_repairs_a_job_key_that_lost_its_queue_entry(
     registry_dir: Path, database_url: str
 ) -> None:
