@@ -7,6 +7,7 @@ needs only when it runs, so `fraudsvc --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -182,12 +183,27 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         healthy, detail = asyncio.run(check(settings))
         print(detail)
         return 0 if healthy else 1
+    # before the heavy imports below: a restarted worker's start-up yields to scoring too
+    lower_priority(settings.worker.nice)
     from fraudsvc.jobs.service import run
     from fraudsvc.telemetry.tracing import setup_tracing
 
     setup_tracing("fraudsvc-worker")
     asyncio.run(run(settings))
     return 0
+
+
+def lower_priority(nice: int) -> None:
+    """Add `nice` to this process's CPU niceness (children inherit it). A kernel that refuses
+    (a seccomp profile) leaves the priority as it was, with a warning."""
+    if nice <= 0:
+        return
+    from loguru import logger
+
+    try:
+        os.nice(nice)
+    except OSError as exc:
+        logger.warning("could not lower the worker's CPU priority by {}: {}", nice, exc)
 
 
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:

@@ -196,6 +196,11 @@ class WorkerSettings:
     partitions_ahead: int
     """FRAUDSVC_PARTITIONS_AHEAD: months after the current one whose partitions the worker
     creates ahead of time, daily."""
+    nice: int
+    """FRAUDSVC_WORKER_NICE: CPU niceness `fraudsvc worker` adds to itself at startup (its LIME
+    processes inherit it), so that on a host it shares with `fraudsvc web` explanations yield
+    the CPU to scoring; 0 = none. No effect across containers or pods (each has its own CPU
+    share), nor in `fraudsvc web --with-worker` (one process)."""
 
 
 @dataclass(frozen=True)
@@ -459,6 +464,7 @@ def _read_with(r: _Reader) -> Settings:
         fold_seconds=r.number("FRAUDSVC_BUCKET_FOLD_SECONDS", 5.0, 0.1, 3600.0),
         retention_days=r.integer("FRAUDSVC_RETENTION_DAYS", 0, 0, 36_500),
         partitions_ahead=r.integer("FRAUDSVC_PARTITIONS_AHEAD", 1, 1, 120),
+        nice=r.integer("FRAUDSVC_WORKER_NICE", 10, 0, 19),
     )
     telemetry = TelemetrySettings(
         log_level=r.choice(

@@ -275,6 +275,42 @@ def worker_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def test_the_worker_and_its_lime_processes_run_at_a_lower_cpu_priority(
+    registry_dir: Path, database_url: str
+) -> None:
+    env = service_env(
+        registry_dir, database_url, FRAUDSVC_WORKER_NICE="7", FRAUDSVC_EXPLAIN_PROCESSES="2"
+    )
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    worker = worker_process(env)
+    try:
+        children: list[int] = []
+        for _ in range(600):  # the LIME pool once it has started
+            children = children_of(worker.pid)
+            if len(children) >= 2 or worker.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert worker.poll() is None, "the worker exited"
+        niceness = {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in [worker.pid, *children]}
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert len(children) >= 2
+    assert set(niceness.values()) == {min(19, base + 7)}
+
+
 async def test_a_worker_killed_mid_job_leaves_exactly_one_explanation_each(
     registry_dir: Path, database_url: str
 ) -> None:
