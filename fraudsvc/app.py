@@ -1,4 +1,5 @@
-"""create_app(settings) -> Litestar: routes, middleware, error handlers, docs, lifespan."""
+"""create_app(settings) -> Litestar: routes, middleware, error handlers, docs, lifespan; serve_app
+(settings): what `fraudsvc web` serves, the app behind the scoring fast path."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import ASGIApp
 
 from fraudsvc import __version__
 from fraudsvc.api.docs import COMPONENTS
 from fraudsvc.api.errors import EXCEPTION_HANDLERS
 from fraudsvc.api.explanations import ExplanationsController
+from fraudsvc.api.fast_scoring import FastScoring, ScoringMiddlewares
 from fraudsvc.api.health import healthz, readyz
 from fraudsvc.api.lists import ListsController
 from fraudsvc.api.middleware import RequestContextMiddleware
@@ -46,8 +49,22 @@ def _scorer(state: State) -> Scorer:
     return _resources(state).scorer
 
 
+def serve_app(settings: Settings, with_worker: bool = False) -> ASGIApp:
+    """What `fraudsvc web` serves: the app, with plain scoring requests taken past Litestar's
+    per-request machinery by the same steps (`fraudsvc.api.fast_scoring`) unless
+    FRAUDSVC_FAST_SCORING=false."""
+    app, middlewares = _build(settings, with_worker)
+    if not settings.api.fast_scoring:
+        return app
+    return FastScoring(app, middlewares, settings.api.max_body_bytes)
+
+
 def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
     """The web app; with `with_worker` the arq worker runs in the same process and loop."""
+    return _build(settings, with_worker)[0]
+
+
+def _build(settings: Settings, with_worker: bool) -> tuple[Litestar, ScoringMiddlewares]:
     if not settings.api.api_key_hashes:
         raise SettingsError(
             [
@@ -78,6 +95,11 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
                 yield
 
     scoring_keys = ApiKeyMiddleware(settings.api)
+    middlewares = ScoringMiddlewares(
+        span=ServerSpanMiddleware(),
+        context=RequestContextMiddleware(metrics, settings.api.decision_log),
+        keys=scoring_keys,
+    )
     admin_keys = ApiKeyMiddleware(settings.api, admin=True)
     admin_keys.buckets = scoring_keys.buckets  # one rate limit per key across routes
     v1 = Router(
@@ -90,7 +112,7 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
         route_handlers=[ListsController, RulesetsController, audit_trail],
         middleware=[admin_keys],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             v1,
             admin,
@@ -106,10 +128,8 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
             "scorer": Provide(_scorer, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[
-            ServerSpanMiddleware(),  # outermost: the request's log lines carry its trace id
-            RequestContextMiddleware(metrics, settings.api.decision_log),
-        ],
+        # the span outermost: the request's log lines carry its trace id
+        middleware=[middlewares.span, middlewares.context],
         openapi_config=OpenAPIConfig(
             title="fraudsvc",
             version=__version__,
@@ -123,3 +143,4 @@ def create_app(settings: Settings, with_worker: bool = False) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    return app, middlewares

@@ -209,11 +209,11 @@ def lower_priority(nice: int) -> None:
 def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from fraudsvc.app import create_app
+    from fraudsvc.app import serve_app
     from fraudsvc.telemetry.tracing import setup_tracing
 
     setup_tracing("fraudsvc-web")
-    app = create_app(settings, with_worker=args.with_worker)
+    app = serve_app(settings, with_worker=args.with_worker)
     uvicorn.run(
         app,
         host=args.host or settings.api.host,

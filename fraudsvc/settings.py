@@ -154,6 +154,10 @@ class ApiSettings:
     gc_freeze: bool = True
     """FRAUDSVC_GC_FREEZE: freeze the startup heap out of the garbage collector's reach once
     ready, and collect the young generation less often (fraudsvc.telemetry.runtime)."""
+    fast_scoring: bool = True
+    """FRAUDSVC_FAST_SCORING: serve plain scoring requests past Litestar's per-request
+    machinery, with the same steps (fraudsvc.api.fast_scoring); false sends every request
+    through Litestar."""
 
 
 @dataclass(frozen=True)
@@ -446,6 +450,7 @@ def _read_with(r: _Reader) -> Settings:
         max_clock_skew_seconds=r.number("FRAUDSVC_MAX_CLOCK_SKEW_SECONDS", 300.0, 0.0, 86_400.0),
         decision_log=r.boolean("FRAUDSVC_DECISION_LOG", True),
         gc_freeze=r.boolean("FRAUDSVC_GC_FREEZE", True),
+        fast_scoring=r.boolean("FRAUDSVC_FAST_SCORING", True),
     )
     explain = ExplainSettings(
         policy=r.choice("FRAUDSVC_EXPLAIN", "flagged", ("flagged", "all", "none")),  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """Run the real service in the test's event loop, and a TCP proxy to cut its database.
 
-`running_service` serves `create_app(settings)` with uvicorn on a free loopback port and hands
-back an httpx client for it: real sockets, real lifespan, the real PostgreSQL and Redis.
+`running_service` serves `serve_app(settings)`, what `fraudsvc web` serves, with uvicorn on a free
+loopback port and hands back an httpx client for it: real sockets, real lifespan, the real
+PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlparse
 import httpx
 import uvicorn
 
-from fraudsvc.app import create_app
+from fraudsvc.app import serve_app
 from fraudsvc.settings import Settings
 
 API_KEY = "test-key-" + secrets.token_hex(8)
@@ -98,7 +99,7 @@ async def running_service(
     settings: Settings, with_worker: bool = False
 ) -> AsyncIterator[httpx.AsyncClient]:
     config = uvicorn.Config(
-        create_app(settings, with_worker=with_worker),
+        serve_app(settings, with_worker=with_worker),
         host="127.0.0.1",
         port=0,
         lifespan="on",

@@ -16,7 +16,7 @@ from fraudsvc.context import current_correlation_id
 from fraudsvc.context import transaction_id as transaction_context
 from fraudsvc.db import queries
 from fraudsvc.errors import NotFound
-from fraudsvc.pipeline import prediction_out
+from fraudsvc.pipeline import Scored, prediction_out
 from fraudsvc.resources import Resources
 from fraudsvc.schemas import (
     LabelIn,
@@ -66,6 +66,23 @@ SCORE_V2_EXAMPLE = Example(
 LABEL_EXAMPLE = Example(summary="a chargeback", value={"is_fraud": True, "source": "chargeback"})
 
 
+async def score_step(
+    resources: Resources, state: dict[str, Any], data: TransactionIn, reasons: bool
+) -> Scored:
+    """What the scoring route does with a valid request, whichever way it came in (this
+    route, or `fraudsvc.api.fast_scoring`): score, note the result for the decision's log
+    line, count it, feed the drift monitor."""
+    transaction_context.set(data.transaction_id)
+    result = await resources.scorer.score(data, current_correlation_id(), want_reasons=reasons)
+    state[SCORED] = result  # the decision's log line
+    observe_scored(resources.metrics, result)
+    if result.vector is not None:
+        resources.drift.record(
+            result.vector, result.prediction.score, result.prediction.model.version
+        )
+    return result
+
+
 class TransactionsController(Controller):
     path = "/v1/transactions"
     tags = ("transactions",)
@@ -101,17 +118,10 @@ class TransactionsController(Controller):
             bool, Parameter(description="compute reasons for every decision, not only flagged")
         ] = False,
     ) -> Response[PredictionOut]:
-        transaction_context.set(data.transaction_id)
         # read from the app's state, not injected: this route runs a thousand times a second
         # and Litestar's dependency resolution cost 12-20 µs of it (a two-route app, timed)
         resources: Resources = request.app.state.resources
-        result = await resources.scorer.score(data, current_correlation_id(), want_reasons=reasons)
-        request.scope["state"][SCORED] = result  # the decision's log line
-        observe_scored(resources.metrics, result)
-        if result.vector is not None:
-            resources.drift.record(
-                result.vector, result.prediction.score, result.prediction.model.version
-            )
+        result = await score_step(resources, request.scope["state"], data, reasons)
         if result.replay:
             return Response(
                 result.prediction, status_code=HTTP_200_OK, headers={REPLAY_HEADER: "true"}
