@@ -24,6 +24,7 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
+from litestar.types import Receive, Scope, Send
 from loguru import logger
 
 from fraudsvc.api.middleware import ERROR_CLASS, LOGGED
@@ -255,3 +256,12 @@ _HANDLERS: dict[type[Exception], Handler] = {
     Exception: on_unexpected,
 }
 EXCEPTION_HANDLERS = {exc: _noting_class(handler) for exc, handler in _HANDLERS.items()}
+
+
+async def answer(exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer `exc` with the handler Litestar's exception middleware would pick, for code
+    that answers it itself: the API key's refusals (inside the request's context, so they
+    carry the caller's correlation id and have their log line) and the scoring fast path."""
+    handler = next(EXCEPTION_HANDLERS[k] for k in type(exc).__mro__ if k in EXCEPTION_HANDLERS)
+    request: AnyRequest = Request(scope, receive, send)
+    await handler(request, exc).to_asgi_response(app=None, request=request)(scope, receive, send)

@@ -26,10 +26,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import (
     ASGIApp,
@@ -43,7 +42,7 @@ from litestar.types import (
     Send,
 )
 
-from fraudsvc.api.errors import EXCEPTION_HANDLERS
+from fraudsvc.api.errors import answer
 from fraudsvc.api.middleware import RequestContextMiddleware
 from fraudsvc.api.security import ApiKeyMiddleware
 from fraudsvc.api.transactions import REPLAY_HEADER, TransactionsController, score_step
@@ -160,12 +159,7 @@ async def _answering_errors(
     except Exception as exc:
         if started:
             raise
-        handler = next(
-            EXCEPTION_HANDLERS[kind] for kind in type(exc).__mro__ if kind in EXCEPTION_HANDLERS
-        )
-        request: Request[Any, Any, Any] = Request(scope, receive, send)
-        response = handler(request, exc)
-        await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+        await answer(exc, scope, receive, send)
 
 
 async def _read(receive: Receive, limit: int) -> tuple[bytes, bool, bool]:
