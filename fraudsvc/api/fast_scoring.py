@@ -55,6 +55,8 @@ _ENCODER = msgspec.json.Encoder()
 _JSON = (b"content-type", b"application/json")
 _REPLAY = (REPLAY_HEADER.lower().encode(), b"true")
 _CONTENT_LENGTH = b"content-length"
+_DATA = "fraudsvc.scoring_request"
+"""Scope state key: the request's decoded body, for the scoring step at the chain's end."""
 Handle = Callable[[Scope, Receive, Send, ASGIApp], Awaitable[None]]
 
 
@@ -71,8 +73,11 @@ class ScoringMiddlewares:
 class FastScoring:
     def __init__(self, app: Litestar, middlewares: ScoringMiddlewares, max_body_bytes: int) -> None:
         self.app = app
-        self.middlewares = middlewares
         self.max_body_bytes = max_body_bytes
+        m = middlewares
+        # the route's own exception handling sits between its middlewares and the handler
+        inner = _through(m.keys.handle, _errors_answered(self._score))
+        self.chain = _through(m.span.handle, _through(m.context.handle, inner))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -94,37 +99,28 @@ class FastScoring:
         scope["litestar_app"] = self.app
         scope["path_template"] = PATH
         scope["path_params"] = {}
-        scope.setdefault("state", {})
-        await _answering_errors(
-            self.app, self._chain(data), scope, _replay(body, True, receive), send
-        )
+        scope.setdefault("state", {})[_DATA] = data
+        await _answering_errors(self.chain, scope, _replay(body, True, receive), send)
 
-    def _chain(self, data: TransactionIn) -> ASGIApp:
-        m = self.middlewares
-        app = self.app
-
-        async def score(scope: Scope, receive: Receive, send: Send) -> None:
-            result = await score_step(app.state.resources, scope["state"], data, False)
-            content = _ENCODER.encode(result.prediction)
-            headers = [_JSON, (_CONTENT_LENGTH, str(len(content)).encode())]
-            if result.replay:
-                headers.append(_REPLAY)
-            start: HTTPResponseStartEvent = {
-                "type": "http.response.start",
-                "status": 200 if result.replay else 201,
-                "headers": headers,
-            }
-            await send(start)
-            end: HTTPResponseBodyEvent = {
-                "type": "http.response.body",
-                "body": content,
-                "more_body": False,
-            }
-            await send(end)
-
-        # the route's own exception handling sits between its middlewares and the handler
-        inner = _through(m.keys.handle, _errors_answered(app, score))
-        return _through(m.span.handle, _through(m.context.handle, inner))
+    async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["state"]
+        result = await score_step(self.app.state.resources, state, state[_DATA], False)
+        content = _ENCODER.encode(result.prediction)
+        headers = [_JSON, (_CONTENT_LENGTH, str(len(content)).encode())]
+        if result.replay:
+            headers.append(_REPLAY)
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 200 if result.replay else 201,
+            "headers": headers,
+        }
+        await send(start)
+        end: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": content,
+            "more_body": False,
+        }
+        await send(end)
 
 
 def _through(handle: Handle, next_app: ASGIApp) -> ASGIApp:
@@ -134,16 +130,14 @@ def _through(handle: Handle, next_app: ASGIApp) -> ASGIApp:
     return app
 
 
-def _errors_answered(app: Litestar, inner: ASGIApp) -> ASGIApp:
+def _errors_answered(inner: ASGIApp) -> ASGIApp:
     async def answered(scope: Scope, receive: Receive, send: Send) -> None:
-        await _answering_errors(app, inner, scope, receive, send)
+        await _answering_errors(inner, scope, receive, send)
 
     return answered
 
 
-async def _answering_errors(
-    app: Litestar, inner: ASGIApp, scope: Scope, receive: Receive, send: Send
-) -> None:
+async def _answering_errors(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Run `inner`; an exception before the response started is answered by the app's
     exception handlers, as Litestar's own exception middleware does."""
     started = False

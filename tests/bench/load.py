@@ -285,8 +285,9 @@ def machine_cpu(
     """CPU seconds during a run of what is neither the server, its database's backends nor
     wrk: PostgreSQL's other processes (checkpointer, WAL writer, autovacuum, other databases'
     backends; one that started and ended within the run is missed), the rest of the machine
-    (this benchmark's own process included), the time the hypervisor stole, and the time no
-    core had anything to run (at saturation: everything waited, on a commit's WAL flush)."""
+    (this benchmark's own process included), the time the hypervisor stole, and the cores'
+    idle time (at saturation: one core waiting while the other runs the web process's serial
+    part or PostgreSQL alone; tests/bench/FINDINGS.md)."""
     busy = after[0] - before[0]
     return {
         "postgres_background_s": postgres_background,
