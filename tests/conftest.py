@@ -4,6 +4,7 @@ trained champion."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -77,6 +78,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     found = config.stash.get(SERVICES, None)
     if found is not None:
         found.stop()
+
+
+SERVICE_TASKS = frozenset(
+    {"arq-worker", "bucket-fold", "history-upkeep", "replan", "model-follower", "rulebook"}
+    | {"loop-watch", "drift-monitor"}
+)
+"""The names of the background tasks a service or worker starts in its event loop."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def no_service_outlives_its_module(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test's services stop by the end of its module (module-scoped ones included). The
+    run shares one event loop, so a worker left running would go on sweeping in the tests
+    after it, which froze it while they were synchronous (CI saw a sweep, and a connection
+    closed by the garbage collector, inside an unrelated test). It is stopped and named."""
+    yield
+    left = [t for t in asyncio.all_tasks() if t.get_name() in SERVICE_TASKS and not t.done()]
+    for task in left:
+        task.cancel()
+    if left:
+        await asyncio.wait(left, timeout=10)
+    assert not left, f"{request.module.__name__} left {sorted(t.get_name() for t in left)} running"
 
 
 @pytest.fixture(scope="session")

@@ -237,25 +237,32 @@ async def close_worker(worker: Worker) -> None:
     job tasks it has just cancelled, so with a job in flight it raises their CancelledError:
     that is ours only when this task itself is being cancelled. Taken for ours, it ended the
     supervisor, and with it `fraudsvc worker`, whenever Redis went away while a job ran (make
-    drills, redis-restart, on a machine slow enough for a LIME job to be running then)."""
+    drills, redis-restart, on a machine slow enough for a LIME job to be running then).
+    With Redis gone, close() fails at the heartbeat key, before it closes the connections."""
     try:
         await worker.close()
+        return
     except (RedisError, OSError):
         pass
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if current is not None and current.cancelling():
             raise
-        await finish_close(worker)
+    await finish_close(worker)
 
 
 async def finish_close(worker: Worker) -> None:
-    """What arq's Worker.close() leaves undone when the gather of the jobs it cancelled raises:
-    the heartbeat key and the worker's own Redis connections."""
+    """What arq's Worker.close() leaves undone when it raises: the heartbeat key and the
+    worker's own Redis connections, which would otherwise be left open for the garbage
+    collector (a ResourceWarning in whatever runs then)."""
+    pool = worker._pool  # None once close() got as far as closing it
+    if pool is None:
+        return
     with contextlib.suppress(RedisError, OSError):
-        await worker.pool.delete(worker.health_check_key)
+        await pool.delete(worker.health_check_key)
     with contextlib.suppress(RedisError, OSError):
-        await worker.pool.aclose(close_connection_pool=True)
+        await pool.aclose(close_connection_pool=True)
+    worker._pool = None
 
 
 async def check(settings: Settings) -> tuple[bool, str]:

@@ -515,3 +515,29 @@ async def test_the_worker_folds_new_rows_into_the_deferred_buckets(
     assert 55 <= float(after) <= 120  # a minute behind, as FOLD_LAG says
     assert 'fraudsvc_bucket_folded_total{entity="terminal"}' in exposition
     assert 'fraudsvc_bucket_horizon_lag_seconds{entity="terminal"}' in exposition
+
+
+async def test_a_worker_stopped_while_redis_is_down_leaves_no_connection_open(
+    registry_dir: Path, database_url: str, tmp_path: Path
+) -> None:
+    """arq's close() fails at the heartbeat key when Redis is gone, before it closes its
+    connections; left open, the garbage collector closed them later with a ResourceWarning in
+    whichever test ran then (CI, 2026-11-27)."""
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    settings = Settings.from_env(service_env(registry_dir, database_url, REDIS_URL=redis.url))
+    try:
+        async with worker_for(settings) as running:
+            for _ in range(100):  # the worker has connected: its heartbeat is written
+                if (await running.state.queue.check()).ok and running.worker._pool is not None:
+                    break
+                await asyncio.sleep(0.1)
+            pool = running.worker.pool.connection_pool
+            held = [await pool.get_connection() for _ in range(3)]  # a pool of several
+            for connection in held:
+                await pool.release(connection)
+            redis.stop()
+    finally:
+        redis.stop()
+    opened = [*pool._available_connections, *pool._in_use_connections]
+    assert not [c for c in opened if c.is_connected]
