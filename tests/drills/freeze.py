@@ -10,21 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 from fraudsvc.private_servers import PrivatePostgres
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the process ended meanwhile
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
+from tests.bench import procstat
 
 
 def freeze(postgres: PrivatePostgres) -> list[int]:
@@ -32,7 +20,7 @@ def freeze(postgres: PrivatePostgres) -> list[int]:
     backend, then every process it forked; returns them all for `thaw`."""
     postmaster = int((postgres.datadir / "postmaster.pid").read_text().split()[0])
     os.kill(postmaster, signal.SIGSTOP)
-    children = _children(postmaster)
+    children = procstat.children(postmaster)
     for pid in children:
         os.kill(pid, signal.SIGSTOP)
     return [postmaster, *children]

@@ -29,6 +29,7 @@ from fraudsvc.model import registry
 from fraudsvc.model.loader import ModelHolder
 from fraudsvc.private_servers import PrivateRedis
 from fraudsvc.settings import Settings
+from tests.bench import procstat
 from tests.service import FAST_LIME, running_service, service_env
 from tests.service import transaction as tx
 
@@ -275,18 +276,6 @@ def worker_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def children_of(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 async def test_the_worker_and_its_lime_processes_run_at_a_lower_cpu_priority(
     registry_dir: Path, database_url: str
 ) -> None:
@@ -298,7 +287,7 @@ async def test_the_worker_and_its_lime_processes_run_at_a_lower_cpu_priority(
     try:
         children: list[int] = []
         for _ in range(600):  # the LIME pool once it has started
-            children = children_of(worker.pid)
+            children = procstat.children(worker.pid)
             if len(children) >= 2 or worker.poll() is not None:
                 break
             await asyncio.sleep(0.1)
